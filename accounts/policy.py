@@ -1,0 +1,56 @@
+"""The one access decision of Palisade. Pages, REST, DICOMweb and DIMSE all ask here.
+
+Rights come from the member's role in the tenant; later issues add per-study grants, shares,
+share links and break-the-glass here, and nowhere else.
+"""
+
+from enum import StrEnum
+
+from django.db.models import QuerySet
+
+from accounts.models import Membership, User
+from accounts.roles import Role
+from imaging.models import Study
+from portal.models import Tenant
+
+
+class Action(StrEnum):
+    ENTER_TENANT = "enter_tenant"
+    VIEW_STUDY = "view_study"
+
+
+# Roles that see every study of their clinic; billing sees the list but not the images.
+_CLINIC_WIDE_VIEWERS = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.TECHNOLOGIST}
+_CLINIC_WIDE_LISTERS = _CLINIC_WIDE_VIEWERS | {Role.BILLING}
+
+
+def membership(user: User, tenant: Tenant | None) -> Membership | None:
+    if tenant is None or not user.is_authenticated or not user.is_active:
+        return None
+    return Membership.objects.filter(user=user, tenant=tenant).select_related("tenant").first()
+
+
+def visible_studies(user: User, tenant: Tenant) -> QuerySet[Study]:
+    """Studies of `tenant` that `user` may see in lists. Call inside the tenant's scope."""
+    member = membership(user, tenant)
+    studies = Study.objects.select_related("patient")
+    if member is None:
+        return studies.none()
+    if member.role in _CLINIC_WIDE_LISTERS:
+        return studies.all()
+    if member.role == Role.PATIENT:
+        return studies.filter(patient__account=user)
+    return studies.none()
+
+
+def can(user: User, action: Action, obj: Tenant | Study) -> bool:
+    if action == Action.ENTER_TENANT:
+        return membership(user, obj) is not None
+    if action == Action.VIEW_STUDY:
+        member = membership(user, obj.tenant)
+        if member is None:
+            return False
+        if member.role in _CLINIC_WIDE_VIEWERS:
+            return True
+        return member.role == Role.PATIENT and obj.patient.account_id == user.pk
+    raise ValueError(f"Unknown action {action!r}")

@@ -1,0 +1,8 @@
+"""Audit trail. Every read, write, share and sign-in is recorded through `audit.record(...)`."""
+
+
+def record(*args, **kwargs):
+    # Imported lazily so that `import audit` works before the app registry is ready.
+    from audit.services import record as _record
+
+    return _record(*args, **kwargs)

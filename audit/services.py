@@ -1,0 +1,50 @@
+import hashlib
+from collections.abc import Iterable
+
+from django.http import HttpRequest
+
+from audit.models import AuditAction, AuditEvent, Outcome
+
+
+def _source_address(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: the ASGI server already resolves X-Forwarded-For from trusted proxies.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _session_ref(request: HttpRequest) -> str:
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    return hashlib.sha256(key.encode()).hexdigest() if key else ""
+
+
+def record(
+    action: AuditAction,
+    *,
+    request: HttpRequest | None = None,
+    actor=None,
+    tenant=None,
+    actor_role: str = "",
+    outcome: Outcome = Outcome.SUCCESS,
+    object_type: str = "",
+    object_ids: Iterable[str] = (),
+    details: dict | None = None,
+) -> AuditEvent:
+    """Write one audit event. Identifiers only: never pass names, birth dates or free text of a patient."""
+    if request is not None:
+        if actor is None and getattr(request, "user", None) is not None and request.user.is_authenticated:
+            actor = request.user
+        if tenant is None:
+            tenant = getattr(request, "tenant", None)
+    return AuditEvent.objects.create(
+        action=action,
+        outcome=outcome,
+        tenant=tenant,
+        actor=actor,
+        actor_role=actor_role,
+        object_type=object_type,
+        object_ids=list(object_ids),
+        source_address=_source_address(request) if request is not None else None,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:256] if request is not None else "",
+        session_ref=_session_ref(request) if request is not None else "",
+        details=details or {},
+    )

@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from imaging.models import Patient, Study
+
+
+class ReadOnlyIndexAdmin(admin.ModelAdmin):
+    """The index is written by ingestion only; operators inspect it here, by identifiers, not names."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(ReadOnlyIndexAdmin):
+    list_display = ["__str__", "tenant", "created_at"]
+    list_filter = ["tenant"]
+    exclude = ["name", "birth_date", "patient_id", "issuer_of_patient_id", "sex", "account"]
+
+
+@admin.register(Study)
+class StudyAdmin(ReadOnlyIndexAdmin):
+    list_display = [
+        "study_instance_uid",
+        "tenant",
+        "study_date",
+        "modalities_in_study",
+        "number_of_instances",
+    ]
+    list_filter = ["tenant", "study_date"]
+    fields = [
+        "tenant",
+        "study_instance_uid",
+        "study_date",
+        "modalities_in_study",
+        "number_of_series",
+        "number_of_instances",
+        "created_at",
+    ]
+    readonly_fields = fields

@@ -1,0 +1,22 @@
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+
+from accounts import policy
+
+
+def tenant_member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users go to sign-in; a signed-in user outside the clinic gets 404, as for a clinic
+    that does not exist (DESIGN.md, Tenancy). Sets `request.membership`."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.tenant is None or not policy.can(request.user, policy.Action.ENTER_TENANT, request.tenant):
+            raise Http404
+        request.membership = policy.membership(request.user, request.tenant)
+        return view(request, *args, **kwargs)
+
+    return wrapper

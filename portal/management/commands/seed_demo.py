@@ -1,0 +1,58 @@
+import base64
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.roles import Role
+from accounts.services import add_member
+from portal.models import Tenant
+from portal.services import create_tenant
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Demo Clinic"
+DEMO_DOMAIN = "demo-clinic.example"
+OPERATOR_EMAIL = "operator@palisade.example"
+
+
+def demo_password(email: str) -> str:
+    """Stable per install (derived from SECRET_KEY), so re-running prints working passwords without
+    storing them, and no two installs share demo credentials."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"demo-password:{email}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b32encode(digest).decode()[:20].lower()
+
+
+class Command(BaseCommand):
+    help = "Create the demo clinic with one user per role and a platform operator; idempotent."
+
+    @transaction.atomic
+    def handle(self, **options) -> None:
+        tenant = Tenant.objects.filter(slug=DEMO_SLUG).first() or create_tenant(DEMO_SLUG, DEMO_NAME)
+        rows = [(OPERATOR_EMAIL, "platform operator (admin)", self._operator())]
+        for role in Role:
+            email = f"{role.value.replace('_', '-')}@{DEMO_DOMAIN}"
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                membership, _ = add_member(email, tenant, role, password=demo_password(email))
+                user = membership.user
+            else:
+                add_member(email, tenant, role)
+            rows.append((email, role.label, user))
+
+        self.stdout.write(f"Demo clinic: {tenant.name} at /t/{tenant.slug}/\n")
+        self.stdout.write(f"{'e-mail':<42} {'role':<28} password")
+        for email, label, user in rows:
+            password = demo_password(email)
+            shown = password if user.check_password(password) else "(changed by its user)"
+            self.stdout.write(f"{email:<42} {label:<28} {shown}")
+
+    def _operator(self) -> User:
+        user = User.objects.filter(email=OPERATOR_EMAIL).first()
+        if user is None:
+            user = User.objects.create_superuser(OPERATOR_EMAIL, demo_password(OPERATOR_EMAIL))
+        return user

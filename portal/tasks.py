@@ -1,0 +1,32 @@
+import socket
+
+from celery import shared_task
+from django.utils import timezone
+
+from imaging.models import Instance, Patient, Study
+from portal.models import ClinicSummary, Tenant, WorkerHeartbeat
+from portal.tenancy import tenant_scope
+
+
+@shared_task
+def record_worker_heartbeat() -> str:
+    """Run by beat: proves a worker consumes the queue (shown on dashboards and /readyz)."""
+    hostname = socket.gethostname()
+    WorkerHeartbeat.objects.update_or_create(hostname=hostname, defaults={"seen_at": timezone.now()})
+    return hostname
+
+
+@shared_task
+def refresh_clinic_summary(tenant_id: int) -> dict[str, int]:
+    """Recount one clinic's index inside its own scope; idempotent, safe to run twice."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        counts = {
+            "patients": Patient.objects.count(),
+            "studies": Study.objects.count(),
+            "instances": Instance.objects.count(),
+        }
+        ClinicSummary.objects.update_or_create(
+            tenant=tenant, defaults={**counts, "refreshed_at": timezone.now()}
+        )
+    return counts

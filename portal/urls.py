@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from portal import api, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("t/<slug:tenant_slug>/", views.clinic_dashboard, name="clinic-dashboard"),
+    path("t/<slug:tenant_slug>/studies/<str:study_uid>/", views.study_detail, name="study-detail"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/me/", api.MeView.as_view(), name="api-me"),
+    path("api/v1/tenants/<slug:tenant_slug>/studies/", api.StudyListView.as_view(), name="api-studies"),
+]

@@ -1,0 +1,118 @@
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from kombu.exceptions import OperationalError as BrokerError
+
+import audit
+from accounts import policy
+from audit.models import AuditAction
+from imaging.models import Study
+from portal import selectors
+from portal.celery import app as celery_app
+from portal.decorators import tenant_member_required
+from portal.tasks import refresh_clinic_summary
+
+logger = logging.getLogger(__name__)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = list(request.user.memberships.select_related("tenant").filter(tenant__is_active=True))
+    if len(memberships) == 1 and not request.user.is_superuser:
+        return redirect("clinic-dashboard", tenant_slug=memberships[0].tenant.slug)
+    return render(request, "portal/home.html", {"memberships": memberships})
+
+
+@tenant_member_required
+def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    tenant = request.tenant
+    studies = list(policy.visible_studies(request.user, tenant)[:200])
+    audit.record(
+        AuditAction.VIEW_STUDY_LIST,
+        request=request,
+        actor_role=request.membership.role,
+        object_type="study",
+        object_ids=[study.study_instance_uid for study in studies],
+    )
+    summary = selectors.clinic_summary(tenant)
+    if selectors.summary_is_stale(summary):
+        try:
+            refresh_clinic_summary.delay(tenant.pk)
+        except BrokerError:
+            logger.warning("Broker unreachable; clinic summary of tenant %s not refreshed", tenant.pk)
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "tenant": tenant,
+            "membership": request.membership,
+            "studies": studies,
+            "summary": summary,
+            "heartbeat": selectors.latest_worker_heartbeat(),
+            "worker_alive": selectors.worker_is_alive(),
+        },
+    )
+
+
+@tenant_member_required
+def study_detail(request: HttpRequest, tenant_slug: str, study_uid: str) -> HttpResponse:
+    study = get_object_or_404(Study.objects.select_related("patient"), study_instance_uid=study_uid)
+    if not policy.can(request.user, policy.Action.VIEW_STUDY, study):
+        raise Http404
+    audit.record(
+        AuditAction.VIEW_STUDY,
+        request=request,
+        actor_role=request.membership.role,
+        object_type="study",
+        object_ids=[study.study_instance_uid],
+    )
+    return render(
+        request,
+        "portal/study_detail.html",
+        {
+            "tenant": request.tenant,
+            "membership": request.membership,
+            "study": study,
+            "series": study.series.all(),
+        },
+    )
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: the database and the broker answer. The worker's heartbeat is reported, not required,
+    so that a web node stays in rotation while workers restart."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        logger.warning("Readiness: database check failed: %s", type(exc).__name__)
+        checks["database"] = "unavailable"
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        logger.warning("Readiness: broker check failed: %s", type(exc).__name__)
+        checks["broker"] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    if checks["database"] == "ok":
+        checks["worker"] = "ok" if selectors.worker_is_alive() else "no recent heartbeat"
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

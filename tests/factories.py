@@ -1,0 +1,96 @@
+import itertools
+
+import factory
+from django.utils import timezone
+
+from accounts.models import Membership, User
+from accounts.roles import Role
+from imaging.models import Instance, Patient, Series, Study
+from portal.models import Tenant
+from portal.tenancy import tenant_scope
+
+_uid = itertools.count(1)
+
+
+def dicom_uid() -> str:
+    # 2.25 is the UUID-derived root (PS3.5 B.2): valid, and never a real institution's.
+    return f"2.25.{next(_uid)}{timezone.now():%H%M%S%f}"
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    slug = factory.Sequence(lambda n: f"clinic-{n}")
+    name = factory.Sequence(lambda n: f"Clinic {n}")
+    ae_title = factory.LazyAttribute(lambda t: t.slug.upper()[:16])
+    home_region = "eu-1"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.org")
+    password = factory.django.Password("correct horse battery")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.SubFactory(TenantFactory)
+    role = Role.RADIOLOGIST
+
+
+class TenantOwnedFactory(factory.django.DjangoModelFactory):
+    """Creates rows inside their tenant's scope, as ingestion does (and as row-level security demands)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        with tenant_scope(kwargs["tenant"]):
+            return super()._create(model_class, *args, **kwargs)
+
+
+class PatientFactory(TenantOwnedFactory):
+    class Meta:
+        model = Patient
+
+    tenant = factory.SubFactory(TenantFactory)
+    patient_id = factory.Sequence(lambda n: f"PID{n:05d}")
+    name = "Doe^Jane"
+
+
+class StudyFactory(TenantOwnedFactory):
+    class Meta:
+        model = Study
+
+    tenant = factory.SubFactory(TenantFactory)
+    patient = factory.SubFactory(PatientFactory, tenant=factory.SelfAttribute("..tenant"))
+    study_instance_uid = factory.LazyFunction(dicom_uid)
+    description = "CT HEAD"
+    modalities_in_study = "CT"
+
+
+class SeriesFactory(TenantOwnedFactory):
+    class Meta:
+        model = Series
+
+    tenant = factory.SubFactory(TenantFactory)
+    study = factory.SubFactory(StudyFactory, tenant=factory.SelfAttribute("..tenant"))
+    series_instance_uid = factory.LazyFunction(dicom_uid)
+    modality = "CT"
+
+
+class InstanceFactory(TenantOwnedFactory):
+    class Meta:
+        model = Instance
+
+    tenant = factory.SubFactory(TenantFactory)
+    series = factory.SubFactory(SeriesFactory, tenant=factory.SelfAttribute("..tenant"))
+    sop_instance_uid = factory.LazyFunction(dicom_uid)
+    sop_class_uid = "1.2.840.10008.5.1.4.1.1.2"
