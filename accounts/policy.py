@@ -27,7 +27,14 @@ _CLINIC_WIDE_LISTERS = _CLINIC_WIDE_VIEWERS | {Role.BILLING}
 def membership(user: User, tenant: Tenant | None) -> Membership | None:
     if tenant is None or not user.is_authenticated or not user.is_active:
         return None
-    return Membership.objects.filter(user=user, tenant=tenant).select_related("tenant").first()
+    # Remembered on the user object, which lives for one request or task, so that deciding for every
+    # row of a list costs one query, while a change of role applies from the next request on.
+    cache = user.__dict__.setdefault("_palisade_memberships", {})
+    if tenant.pk not in cache:
+        cache[tenant.pk] = (
+            Membership.objects.filter(user=user, tenant=tenant).select_related("tenant").first()
+        )
+    return cache[tenant.pk]
 
 
 def visible_studies(user: User, tenant: Tenant) -> QuerySet[Study]:

@@ -51,7 +51,7 @@ def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         {
             "tenant": tenant,
             "membership": request.membership,
-            "studies": studies,
+            "rows": [(study, policy.can(request.user, policy.Action.VIEW_STUDY, study)) for study in studies],
             "summary": summary,
             "heartbeat": selectors.latest_worker_heartbeat(),
             "worker_alive": selectors.worker_is_alive(),

@@ -1,0 +1,31 @@
+from django.urls import reverse
+
+
+def test_healthz_answers_without_a_database(client):
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_readyz_checks_the_database_and_the_broker(db, client):
+    body = client.get(reverse("readyz")).json()
+
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == "ok" and body["checks"]["broker"] == "ok"
+
+
+def test_readyz_is_unavailable_when_the_broker_is_down(db, client, settings):
+    from portal.celery import app
+
+    original = app.conf.broker_url
+    # A port nothing listens on: the broker is really unreachable, nothing is mocked.
+    app.conf.broker_url = "redis://127.0.0.1:9/0"
+    try:
+        response = client.get(reverse("readyz"))
+    finally:
+        app.conf.broker_url = original
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "unavailable"
