@@ -193,6 +193,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_worker_heartbeat", "schedule": 30.0},
 }
@@ -221,3 +222,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Keys -----------------------------------------------------------------------------------------------
+# The master key wrapping every tenant key (imaging.crypto.providers): "file" keeps it in a 0600 file
+# under var/keys/ (embedded default); "pkcs11" keeps it inside a hardware security module.
+PALISADE_KEY_PROVIDER = env.str("PALISADE_KEY_PROVIDER", default="file")
+PALISADE_MASTER_KEY_FILE = Path(
+    env.str("PALISADE_MASTER_KEY_FILE", default=str(VAR_DIR / "keys" / "master.key"))
+)
+PALISADE_PKCS11_LIBRARY = env.str("PALISADE_PKCS11_LIBRARY", default="")
+PALISADE_PKCS11_TOKEN = env.str("PALISADE_PKCS11_TOKEN", default="")
+PALISADE_PKCS11_PIN = env.str("PALISADE_PKCS11_PIN", default="")
+PALISADE_PKCS11_KEY_LABEL = env.str("PALISADE_PKCS11_KEY_LABEL", default="palisade-master")
