@@ -51,11 +51,15 @@ def main(log_path: str) -> None:
     request = urllib.request.Request(BASE + "/accounts/login/", data=form.encode(), headers={"Referer": BASE})
     with opener.open(request, timeout=10) as response:
         page = response.read().decode()
-        assert response.url == BASE + "/t/demo/", f"sign-in landed on {response.url}"
-    assert 'data-testid="dashboard-role">Radiologist<' in page, "the dashboard does not show the role"
+        if response.url != BASE + "/t/demo/":
+            raise SystemExit(f"smoke failed: sign-in landed on {response.url}")
+    if 'data-testid="dashboard-role">Radiologist<' not in page:
+        raise SystemExit("smoke failed: the dashboard does not show the role")
     print("ok: the demo radiologist signed in and sees their role")
 
-    wait_for("the worker counted the clinic", lambda: 'data-testid="summary"' in get("/t/demo/"), DEADLINE_SECONDS)
+    wait_for(
+        "the worker counted the clinic", lambda: 'data-testid="summary"' in get("/t/demo/"), DEADLINE_SECONDS
+    )
     wait_for(
         "beat's heartbeat reached the worker",
         lambda: 'data-testid="worker-status">running<' in get("/t/demo/"),
