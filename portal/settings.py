@@ -185,6 +185,7 @@ else:
     # Above the longest task, so that a message is not redelivered while its worker still runs it.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
     CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+CELERY_TASK_DEFAULT_QUEUE = env.str("PALISADE_TASK_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -234,3 +235,19 @@ PALISADE_PKCS11_LIBRARY = env.str("PALISADE_PKCS11_LIBRARY", default="")
 PALISADE_PKCS11_TOKEN = env.str("PALISADE_PKCS11_TOKEN", default="")
 PALISADE_PKCS11_PIN = env.str("PALISADE_PKCS11_PIN", default="")
 PALISADE_PKCS11_KEY_LABEL = env.str("PALISADE_PKCS11_KEY_LABEL", default="palisade-master")
+
+# --- Ingestion limits (imaging/ingest/limits.py; THREATS.md "Hostile DICOM and uploads") ----------------
+# Largest single DICOM object accepted, in bytes (the file as received).
+PALISADE_MAX_OBJECT_BYTES = env.int("PALISADE_MAX_OBJECT_BYTES", default=2 * 1024**3)
+# Most declared pixel data bytes (Rows x Columns x Samples x Frames x BitsAllocated / 8), before decoding.
+PALISADE_MAX_PIXEL_BYTES = env.int("PALISADE_MAX_PIXEL_BYTES", default=4 * 1024**3)
+# Deepest nesting of sequences inside one object; deeper is refused (pydicom recurses per level).
+PALISADE_MAX_SEQUENCE_DEPTH = env.int("PALISADE_MAX_SEQUENCE_DEPTH", default=32)
+# Largest inflated size of a Deflated Explicit VR Little Endian data set (pydicom inflates it in memory).
+PALISADE_MAX_INFLATED_BYTES = env.int("PALISADE_MAX_INFLATED_BYTES", default=256 * 1024**2)
+# Most entries (files and folders) in one uploaded ZIP.
+PALISADE_MAX_ZIP_ENTRIES = env.int("PALISADE_MAX_ZIP_ENTRIES", default=20_000)
+# Most uncompressed bytes extracted from one uploaded ZIP, counted while extracting.
+PALISADE_MAX_ZIP_BYTES = env.int("PALISADE_MAX_ZIP_BYTES", default=20 * 1024**3)
+# Highest uncompressed/compressed ratio of one ZIP entry larger than 8 MiB (ZIP bomb guard).
+PALISADE_MAX_ZIP_RATIO = env.int("PALISADE_MAX_ZIP_RATIO", default=200)

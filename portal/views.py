@@ -1,11 +1,13 @@
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 from kombu.exceptions import OperationalError as BrokerError
 
 import audit
@@ -13,7 +15,6 @@ from accounts import policy
 from audit.models import AuditAction
 from imaging.models import Study
 from portal import selectors
-from portal.celery import app as celery_app
 from portal.decorators import tenant_member_required
 from portal.tasks import refresh_clinic_summary
 
@@ -104,7 +105,11 @@ def readyz(request: HttpRequest) -> HttpResponse:
         logger.warning("Readiness: database check failed: %s", type(exc).__name__)
         checks["database"] = "unavailable"
     try:
-        with celery_app.connection_for_write() as conn:
+        # A fresh connection from the settings, not the Celery app's pool: a probe must not be
+        # answered by a connection that was alive a minute ago.
+        with Connection(
+            settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:

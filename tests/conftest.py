@@ -25,13 +25,20 @@ def database_url(settings_dict: dict) -> str:
     )
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    # Each run has its own var/ folder (tests/settings.py); nothing in it outlives the run.
+    var_dir = Path(settings.VAR_DIR)
+    if var_dir.parent.name == "test-runs":
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real Celery worker process on the suite's broker and test database (no eager mode)."""
     from portal.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",

@@ -1,17 +1,31 @@
-"""Settings for the test suite: the product's settings, with the suite's own var/ folder so that a
-running `make run` (its database, broker folder and worker) is never touched by tests."""
+"""Settings for the test suite: the product's settings, with a var/ folder, a task queue and a test
+database of each run's own, so that neither a running `make run` nor another test run on the same
+machine (a developer's beside CI's) is ever touched. The worker processes the suite starts inherit
+the same environment, hence the same folder, queue and database."""
 
 import os
+import tempfile
+import uuid
 from pathlib import Path
 
-os.environ.setdefault("PALISADE_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+_RUN = uuid.uuid4().hex[:12]
+_RUNS_DIR = Path(__file__).resolve().parent.parent / "var" / "test-runs"
+_RUNS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PALISADE_TEST_RUN", _RUN)
+os.environ.setdefault(
+    "PALISADE_VAR_DIR", tempfile.mkdtemp(prefix=f"{os.environ['PALISADE_TEST_RUN']}-", dir=_RUNS_DIR)
+)
 # The test client and the live server speak plain HTTP.
 os.environ.setdefault("PALISADE_HTTPS", "false")
+os.environ.setdefault("PALISADE_TASK_QUEUE", f"palisade-test-{os.environ['PALISADE_TEST_RUN']}")
 
-from portal.settings import *  # noqa: F403
+from portal.settings import *  # noqa: E402, F403
 
-# Argon2 is deliberately slow; the suite creates many users. Production hashing is tested in
-# tests/test_passwords.py against the product settings.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_palisade_{os.environ['PALISADE_TEST_RUN']}"}  # noqa: F405
+
+# Argon2 is deliberately slow and the suite creates many users; that the product hashes with Argon2
+# is tested in tests/test_deploy_settings.py against the product settings.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Static files from the apps' folders, without a collectstatic step before every run.

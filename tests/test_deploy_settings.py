@@ -37,17 +37,18 @@ def test_check_deploy_reports_nothing_with_production_like_settings(tmp_path):
     assert "System check identified no issues" in result.stdout
 
 
-def test_without_any_setting_debug_is_off_and_https_protections_are_on(tmp_path):
+def test_without_any_setting_debug_is_off_https_protections_are_on_and_passwords_use_argon2(tmp_path):
     result = _manage(
         tmp_path,
         "shell",
         "-c",
         "from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,"
-        " s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, len(s.SECRET_KEY) >= 50)",
+        " s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, len(s.SECRET_KEY) >= 50,"
+        " s.PASSWORD_HASHERS[0].endswith('.Argon2PasswordHasher'))",
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].split() == ["False", "True", "True", "True", "True", "True"]
+    assert result.stdout.splitlines()[-1].split() == ["False", "True", "True", "True", "True", "True", "True"]
 
 
 def test_the_generated_secret_key_is_kept_private_and_reused(tmp_path):

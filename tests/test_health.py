@@ -17,15 +17,11 @@ def test_readyz_checks_the_database_and_the_broker(db, client):
 
 
 def test_readyz_is_unavailable_when_the_broker_is_down(db, client, settings):
-    from portal.celery import app
-
-    original = app.conf.broker_url
     # A port nothing listens on: the broker is really unreachable, nothing is mocked.
-    app.conf.broker_url = "redis://127.0.0.1:9/0"
-    try:
-        response = client.get(reverse("readyz"))
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+    response = client.get(reverse("readyz"))
 
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "unavailable"
