@@ -4,6 +4,8 @@ The same Study Instance UID sent by two clinics is two studies forever: every un
 per tenant. The fields are the ones QIDO-RS matches and returns.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -103,3 +105,90 @@ class Instance(TenantOwned):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+
+class StoredObject(TenantOwned):
+    """One encrypted DICOM object in a region's storage, under a server-generated name.
+
+    Its data key is random per object and stored wrapped: by the tenant key while the object waits
+    to be indexed, then by its study's key, so that shredding the study key shreds the object.
+    A SOP Instance received again with different bytes becomes a new version of its Instance.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, null=True, blank=True, related_name="versions"
+    )
+    version = models.PositiveIntegerField(default=1)
+    region = models.CharField(max_length=40)
+    storage_name = models.CharField(max_length=200, unique=True)
+    wrapped_key = models.BinaryField()
+    wrapping_tenant_key = models.ForeignKey(
+        "imaging.TenantKey",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Set while the data key is wrapped by a tenant key; empty once wrapped by the study key.",
+    )
+    plaintext_sha256 = models.CharField(max_length=64)
+    ciphertext_sha256 = models.CharField(max_length=64)
+    plaintext_size = models.PositiveBigIntegerField()
+    ciphertext_size = models.PositiveBigIntegerField()
+    transfer_syntax_uid = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Object {self.pk}"
+
+
+class IngestJob(TenantOwned):
+    """The outbox row of one received object: written with the object, before the sender is answered,
+    so that a lost task message or a killed worker delays indexing but never loses the object."""
+
+    class Source(models.TextChoices):
+        STOW = "stow", "STOW-RS"
+        UPLOAD = "upload", "Web upload"
+        IMPORT = "import", "Bulk import"
+        DIMSE = "dimse", "C-STORE"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting to be indexed"
+        STORED = "stored", "Stored"
+        DUPLICATE = "duplicate", "Already stored"
+        NEW_VERSION = "new_version", "Stored as a new version"
+        REJECTED = "rejected", "Rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    display_name = models.CharField(max_length=255, blank=True, help_text="File name as sent, for messages.")
+    stored_object = models.OneToOneField(
+        StoredObject, on_delete=models.SET_NULL, null=True, blank=True, related_name="ingest_job"
+    )
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Index values parsed on receipt; cleared once indexed."
+    )
+    error_code = models.CharField(max_length=32, blank=True)
+    error_reason = models.CharField(max_length=500, blank=True)
+    failure_reason = models.PositiveIntegerField(null=True, blank=True, help_text="PS3.18 failure status.")
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"Ingest job {self.pk} ({self.state})"
+
+
+from imaging.crypto.models import StudyKey, TenantKey  # noqa: E402,F401

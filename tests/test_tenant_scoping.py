@@ -1,12 +1,23 @@
 import pytest
+from django.apps import apps
 from django_scopes import ScopeError
 
-from imaging.models import Instance, Patient, Series, Study
-from portal.models import ClinicSummary
+from imaging.models import Study
+from portal.models import TenantOwned
 from portal.tenancy import all_tenants_scope, tenant_scope
 from tests.factories import StudyFactory
 
-TENANT_OWNED = [Patient, Study, Series, Instance, ClinicSummary]
+TENANT_OWNED = [model for model in apps.get_models() if issubclass(model, TenantOwned)]
+
+
+def test_the_tenant_owned_models_are_the_ones_we_expect():
+    assert {model.__name__ for model in TENANT_OWNED} >= {
+        "Patient",
+        "Study",
+        "Series",
+        "Instance",
+        "StoredObject",
+    }
 
 
 @pytest.mark.parametrize("model", TENANT_OWNED, ids=lambda m: m.__name__)

@@ -1,0 +1,70 @@
+"""Per-object data keys, the lowest level of the envelope: master → tenant → study → object.
+
+An object is encrypted when it is received, before anyone knows which study it belongs to, so its
+random data key is first wrapped by the tenant's current key. Indexing re-wraps it by its study's
+key and forgets the tenant wrapping: from then on shredding the study key shreds the object, and
+the blob itself was written once and is never re-encrypted.
+"""
+
+import os
+import struct
+import uuid
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from imaging.crypto.keys import KEY_BYTES, current_tenant_key, study_data_key, tenant_key_bytes
+from imaging.crypto.models import TenantKey
+from imaging.crypto.providers import KeyManagementError
+from imaging.models import StoredObject, Study
+from portal.models import Tenant
+
+_CONTEXT = b"palisade/object-key/v1"
+_NONCE_BYTES = 12
+
+
+def new_object_key(tenant: Tenant, object_id: uuid.UUID) -> tuple[bytes, bytes, TenantKey]:
+    """A fresh data key for one object: (key, key wrapped by the tenant's current key, that key)."""
+    tenant_key = current_tenant_key(tenant)
+    data_key = os.urandom(KEY_BYTES)
+    aad = _aad(tenant.pk, object_id, b"T", tenant_key.version)
+    return data_key, _seal(tenant_key_bytes(tenant_key), data_key, aad), tenant_key
+
+
+def object_data_key(stored: StoredObject, study: Study | None = None) -> bytes:
+    """Unwrap the object's data key; `study` is the object's study once it is indexed."""
+    if stored.wrapping_tenant_key_id is not None:
+        tenant_key = stored.wrapping_tenant_key
+        aad = _aad(stored.tenant_id, stored.pk, b"T", tenant_key.version)
+        return _open(tenant_key_bytes(tenant_key), bytes(stored.wrapped_key), aad, stored)
+    if study is None:
+        study = stored.instance.series.study
+    aad = _aad(stored.tenant_id, stored.pk, b"S", study.pk)
+    return _open(study_data_key(study, create=False), bytes(stored.wrapped_key), aad, stored)
+
+
+def wrap_for_study(stored: StoredObject, study: Study) -> None:
+    """Re-wrap the object's data key by its study's key (creating it) and drop the tenant wrapping."""
+    data_key = object_data_key(stored)
+    stored.wrapped_key = _seal(
+        study_data_key(study), data_key, _aad(stored.tenant_id, stored.pk, b"S", study.pk)
+    )
+    stored.wrapping_tenant_key = None
+
+
+def _aad(tenant_id: int, object_id: uuid.UUID, level: bytes, number: int) -> bytes:
+    # Binds the wrapped key to its tenant, its object and the key that wraps it.
+    return _CONTEXT + level + struct.pack(">Q", tenant_id) + object_id.bytes + struct.pack(">Q", number)
+
+
+def _seal(wrapping_key: bytes, data_key: bytes, aad: bytes) -> bytes:
+    # Random 96-bit nonces: each wrapping key seals far fewer than the 2^32 keys NIST SP 800-38D 8.3 allows.
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(wrapping_key).encrypt(nonce, data_key, aad)
+
+
+def _open(wrapping_key: bytes, wrapped: bytes, aad: bytes, stored: StoredObject) -> bytes:
+    try:
+        return AESGCM(wrapping_key).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise KeyManagementError(f"The data key of object {stored.pk} does not open.") from None

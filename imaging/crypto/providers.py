@@ -1,0 +1,225 @@
+"""Master key providers: the key-encryption key at the top of the envelope hierarchy.
+
+A provider only wraps and unwraps tenant keys; it never hands out its own key. The embedded default
+keeps a key file under var/keys/; a hospital plugs in its hardware security module over PKCS#11, in
+which case the master key is generated inside the token and never leaves it.
+"""
+
+import contextlib
+import functools
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+import pkcs11
+from cryptography.hazmat.primitives import keywrap
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, NoSuchToken, PKCS11Error
+from pkcs11.mechanisms import GCMParams
+
+MASTER_KEY_BYTES = 32
+
+
+class KeyManagementError(Exception):
+    """A key could not be obtained or unwrapped. Messages name key IDs, never key material."""
+
+
+class MasterKeyProvider(Protocol):
+    key_id: str
+
+    def wrap(self, key: bytes) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes) -> bytes: ...
+
+
+class FileMasterKeyProvider:
+    """The embedded default: a random 256-bit key in a file readable by the service account only.
+
+    Wrapping is AES key wrap with padding (RFC 5649, NIST SP 800-38F "KWP"): it is made for wrapping
+    keys, it is deterministic so there is no nonce to manage, and its integrity check rejects a
+    wrapped key that was altered or wrapped under another master key.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._key = _load_or_create_key_file(self.path)
+        # A fingerprint, so that rows wrapped under another master key are named as such instead of
+        # failing as a bare integrity error. A truncated hash of a random 256-bit key reveals nothing
+        # usable about it; the domain prefix keeps it distinct from any other hash of the key.
+        fingerprint = hashlib.sha256(b"palisade master key id\x00" + self._key).hexdigest()[:16]
+        self.key_id = f"file:{fingerprint}"
+
+    def wrap(self, key: bytes) -> bytes:
+        return keywrap.aes_key_wrap_with_padding(self._key, key)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        try:
+            return keywrap.aes_key_unwrap_with_padding(self._key, wrapped)
+        except keywrap.InvalidUnwrap:
+            raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.") from None
+
+
+def _load_or_create_key_file(path: Path) -> bytes:
+    if not path.exists():
+        _create_key_file(path)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyManagementError(
+            f"Master key file {path} is open to other users (mode {stat.S_IMODE(mode):o}); chmod 600 it."
+        )
+    key = path.read_bytes()
+    if len(key) != MASTER_KEY_BYTES:
+        raise KeyManagementError(f"Master key file {path} does not hold a {MASTER_KEY_BYTES}-byte key.")
+    return key
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Written to a private temporary file and linked into place: the link fails if another process
+    # created the key first (we then use theirs), and no process ever reads a half-written key.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".master-key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(os.urandom(MASTER_KEY_BYTES))
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        # If another process won the race, its key is the master key and ours is discarded.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp_name, path)
+    finally:
+        os.unlink(tmp_name)
+
+
+class Pkcs11MasterKeyProvider:
+    """An AES-256 master key inside a PKCS#11 token (HSM); wrap and unwrap run in the token.
+
+    Mechanism: CKM_AES_GCM through C_Encrypt/C_Decrypt of the tenant key bytes. SoftHSM2 2.6 offers
+    CKM_AES_KEY_WRAP(_PAD) only through C_WrapKey/C_UnwrapKey, which wrap key *objects*: we would have
+    to import every tenant key into the token and unwrap it as an extractable object to read it
+    back. GCM treats the tenant key as data, authenticates it, and is supported by SoftHSM2 and by
+    hardware HSMs alike. The 96-bit IV is random: NIST SP 800-38D section 8.3 allows 2^32 random-IV
+    invocations per key, and this key wraps one tenant key per tenant key version.
+
+    Create the master key once (at deployment, e.g. by running `rotate_keys` or any ingest) before
+    starting several workers: two processes creating it at the same instant would leave two keys
+    under one label, which is then refused rather than guessed between.
+    """
+
+    WRAP_FORMAT = b"\x01"
+    _IV_BYTES = 12
+    _AAD = b"palisade/master-wrap/v1"
+
+    def __init__(self, library_path: str, token_label: str, pin: str, key_label: str) -> None:
+        self._session = _logged_in_session(library_path, token_label, pin, os.getpid())
+        self._key = self._find_or_generate_key(key_label)
+        self.key_id = f"pkcs11:{token_label}/{key_label}/{bytes(self._key[Attribute.ID]).hex()}"
+
+    def _find_or_generate_key(self, key_label: str) -> pkcs11.SecretKey:
+        try:
+            return self._session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, label=key_label)
+        except NoSuchKey:
+            pass
+        except MultipleObjectsReturned:
+            raise KeyManagementError(f"Several PKCS#11 keys are labelled {key_label!r}.") from None
+        return self._session.generate_key(
+            KeyType.AES,
+            256,
+            label=key_label,
+            id=os.urandom(8),  # Tells a re-created key from the one that wrapped older rows.
+            store=True,
+            capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT,
+            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+        )
+
+    def wrap(self, key: bytes) -> bytes:
+        iv = os.urandom(self._IV_BYTES)
+        sealed = self._key.encrypt(key, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, self._AAD))
+        return self.WRAP_FORMAT + iv + sealed
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        if wrapped[:1] != self.WRAP_FORMAT:
+            raise KeyManagementError(f"Master key {self.key_id}: unknown wrapped-key format.")
+        iv, sealed = wrapped[1 : 1 + self._IV_BYTES], wrapped[1 + self._IV_BYTES :]
+        try:
+            return self._key.decrypt(
+                sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, self._AAD)
+            )
+        except PKCS11Error:
+            # Tokens report a failed GCM tag check variously (SoftHSM2: CKR_GENERAL_ERROR).
+            raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.") from None
+
+
+@functools.cache
+def _logged_in_session(library_path: str, token_label: str, pin: str, pid: int) -> pkcs11.Session:
+    """One logged-in session per token and process, shared by its providers.
+
+    PKCS#11 login state belongs to the application, not the session: a second C_Login on the same
+    token fails with CKR_USER_ALREADY_LOGGED_IN. Sessions are thread-safe in python-pkcs11 (each
+    operation holds the session's lock). `pid` is in the cache key because PKCS#11 state does not
+    survive fork(): a forked worker (Celery prefork) initialises the library and logs in again.
+    """
+    library = _open_library(library_path, pid)
+    try:
+        token = library.get_token(token_label=token_label)
+    except NoSuchToken:
+        raise KeyManagementError(f"No PKCS#11 token labelled {token_label!r}.") from None
+    try:
+        return token.open(rw=True, user_pin=pin)
+    except PKCS11Error as exc:
+        raise KeyManagementError(f"Cannot log in to PKCS#11 token {token_label!r}: {exc!r}") from None
+
+
+_library_pids: dict[str, int] = {}
+
+
+def _open_library(path: str, pid: int):
+    try:
+        library = pkcs11.lib(path)
+    except PKCS11Error as exc:
+        raise KeyManagementError(f"Cannot load PKCS#11 library {path}: {exc!r}") from None
+    if _library_pids.setdefault(path, pid) != pid:
+        # Initialised by the parent before fork(): PKCS#11 (notes on C_Initialize) has a forked
+        # child call C_Initialize itself before using the library.
+        library.reinitialize()
+        _library_pids[path] = pid
+    return library
+
+
+def get_master_key_provider() -> MasterKeyProvider:
+    """The configured provider, built once per process (a forked child builds its own)."""
+    return _provider_for_process(os.getpid())
+
+
+@functools.cache
+def _provider_for_process(pid: int) -> MasterKeyProvider:
+    kind = settings.PALISADE_KEY_PROVIDER
+    if kind == "file":
+        return FileMasterKeyProvider(Path(settings.PALISADE_MASTER_KEY_FILE))
+    if kind == "pkcs11":
+        missing = [
+            name
+            for name in ("PALISADE_PKCS11_LIBRARY", "PALISADE_PKCS11_TOKEN", "PALISADE_PKCS11_PIN")
+            if not getattr(settings, name)
+        ]
+        if missing:
+            raise ImproperlyConfigured(f"PALISADE_KEY_PROVIDER=pkcs11 needs {', '.join(missing)}.")
+        return Pkcs11MasterKeyProvider(
+            settings.PALISADE_PKCS11_LIBRARY,
+            settings.PALISADE_PKCS11_TOKEN,
+            settings.PALISADE_PKCS11_PIN,
+            settings.PALISADE_PKCS11_KEY_LABEL,
+        )
+    raise ImproperlyConfigured(f"PALISADE_KEY_PROVIDER must be 'file' or 'pkcs11', not {kind!r}.")
+
+
+@receiver(setting_changed)
+def _forget_provider(setting: str, **kwargs) -> None:
+    if setting.startswith(("PALISADE_KEY_PROVIDER", "PALISADE_MASTER_KEY_FILE", "PALISADE_PKCS11_")):
+        _provider_for_process.cache_clear()
