@@ -9,6 +9,9 @@ class AuditAction(models.TextChoices):
     VIEW_STUDY_LIST = "view_study_list", "Viewed study list"
     VIEW_STUDY = "view_study", "Viewed study"
     QUERY = "query", "Queried studies"
+    STORE = "store", "Stored an instance"
+    STORE_REJECTED = "store_rejected", "Refused an instance"
+    SECURITY_ALERT = "security_alert", "Security alert"
     ADMIN_CHANGE = "admin_change", "Administrative change"
 
 

@@ -197,6 +197,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_worker_heartbeat", "schedule": 30.0},
+    "ingest-sweeper": {"task": "imaging.tasks.requeue_stalled_ingest_jobs", "schedule": 60.0},
 }
 
 # --- REST API -------------------------------------------------------------------------------------------

@@ -32,6 +32,13 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _empty_object_storage():
+    """Each test starts with empty region storage (the database is rolled back; the files are not)."""
+    yield
+    shutil.rmtree(Path(settings.VAR_DIR) / "storage", ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real Celery worker process on the suite's broker and test database (no eager mode)."""

@@ -1,0 +1,16 @@
+"""Reading stored objects back: decrypt from the region's storage as a stream, in bounded memory."""
+
+from collections.abc import Iterator
+
+from imaging.crypto.object_keys import object_data_key
+from imaging.crypto.segments import decrypt_stream
+from imaging.models import StoredObject
+from imaging.storage import open_object
+
+
+def plaintext_chunks(stored: StoredObject) -> Iterator[bytes]:
+    """The object's DICOM bytes, segment by segment. Raises BlobIntegrityError on any tampering, and
+    KeyManagementError when the object's key cannot be opened (a shredded study included)."""
+    data_key = object_data_key(stored)
+    with open_object(stored.region, stored.storage_name) as ciphertext:
+        yield from decrypt_stream(data_key, ciphertext, tenant_id=stored.tenant_id, object_id=str(stored.pk))

@@ -1,0 +1,39 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.db.models import F
+from django.utils import timezone
+
+from imaging.ingest.index import index_job
+from imaging.ingest.receive import enqueue_indexing
+from imaging.models import IngestJob
+from portal.models import Tenant
+from portal.tenancy import all_tenants_scope, tenant_scope
+
+# A queued job untouched this long lost its message (dead broker, purged queue): queue it again.
+STALLED_AFTER = timedelta(minutes=2)
+SWEEP_BATCH = 1000
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def index_received_object(job_id: str, tenant_id: int) -> str | None:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        job = index_job(tenant, job_id)
+    return None if job is None else job.state
+
+
+@shared_task
+def requeue_stalled_ingest_jobs() -> int:
+    """Run by beat: the outbox sweeper."""
+    cutoff = timezone.now() - STALLED_AFTER
+    with all_tenants_scope():
+        stalled = list(
+            IngestJob.objects.filter(state=IngestJob.State.QUEUED, updated_at__lt=cutoff)
+            .only("pk", "tenant_id")
+            .order_by("updated_at")[:SWEEP_BATCH]
+        )
+        for job in stalled:
+            IngestJob.objects.filter(pk=job.pk).update(attempts=F("attempts") + 1, updated_at=timezone.now())
+            enqueue_indexing(job)
+    return len(stalled)
