@@ -17,11 +17,15 @@ from portal.models import Tenant
 class Action(StrEnum):
     ENTER_TENANT = "enter_tenant"
     VIEW_STUDY = "view_study"
+    STORE_INSTANCES = "store_instances"
+    VIEW_INGEST_JOBS = "view_ingest_jobs"
 
 
 # Roles that see every study of their clinic; billing sees the list but not the images.
 _CLINIC_WIDE_VIEWERS = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.TECHNOLOGIST}
 _CLINIC_WIDE_LISTERS = _CLINIC_WIDE_VIEWERS | {Role.BILLING}
+# Who may put studies into the clinic (upload, STOW-RS, import) and follow their ingestion.
+_STORERS = {Role.TENANT_ADMIN, Role.TECHNOLOGIST, Role.RADIOLOGIST}
 
 
 def membership(user: User, tenant: Tenant | None) -> Membership | None:
@@ -51,8 +55,12 @@ def visible_studies(user: User, tenant: Tenant) -> QuerySet[Study]:
 
 
 def can(user: User, action: Action, obj: Tenant | Study) -> bool:
+    """ENTER_TENANT, STORE_INSTANCES and VIEW_INGEST_JOBS take a tenant; VIEW_STUDY a study."""
     if action == Action.ENTER_TENANT:
         return membership(user, obj) is not None
+    if action in (Action.STORE_INSTANCES, Action.VIEW_INGEST_JOBS):
+        member = membership(user, obj)
+        return member is not None and member.role in _STORERS
     if action == Action.VIEW_STUDY:
         member = membership(user, obj.tenant)
         if member is None:

@@ -73,3 +73,24 @@ def test_a_platform_operator_is_not_a_clinic_member_by_default(tenant, studies):
     operator = UserFactory(is_superuser=True, is_staff=True)
 
     assert not policy.can(operator, policy.Action.ENTER_TENANT, tenant)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (Role.TENANT_ADMIN, True),
+        (Role.TECHNOLOGIST, True),
+        (Role.RADIOLOGIST, True),
+        (Role.REFERRING_PHYSICIAN, False),
+        (Role.BILLING, False),
+        (Role.AUDITOR, False),
+        (Role.PATIENT, False),
+    ],
+    ids=str,
+)
+def test_who_may_store_instances_and_follow_ingestion(tenant, other_tenant, member_factory, role, allowed):
+    user = member_factory(tenant, role)
+
+    assert policy.can(user, policy.Action.STORE_INSTANCES, tenant) is allowed
+    assert policy.can(user, policy.Action.VIEW_INGEST_JOBS, tenant) is allowed
+    assert not policy.can(user, policy.Action.STORE_INSTANCES, other_tenant)
