@@ -15,7 +15,10 @@ STALLED_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 1000
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=10)
+# No result is kept: the job row is the record, and a dead result store must not block a sender.
+@shared_task(
+    ignore_result=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=10
+)
 def index_received_object(job_id: str, tenant_id: int) -> str | None:
     tenant = Tenant.objects.get(pk=tenant_id)
     with tenant_scope(tenant):
@@ -23,10 +26,12 @@ def index_received_object(job_id: str, tenant_id: int) -> str | None:
     return None if job is None else job.state
 
 
-@shared_task
-def requeue_stalled_ingest_jobs() -> int:
-    """Run by beat: the outbox sweeper."""
-    cutoff = timezone.now() - STALLED_AFTER
+@shared_task(ignore_result=True)
+def requeue_stalled_ingest_jobs(older_than_seconds: float | None = None) -> int:
+    """Run by beat: the outbox sweeper. Re-queuing a job whose message still exists is harmless:
+    indexing does nothing for a job that is no longer queued."""
+    older_than = STALLED_AFTER if older_than_seconds is None else timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - older_than
     with all_tenants_scope():
         stalled = list(
             IngestJob.objects.filter(state=IngestJob.State.QUEUED, updated_at__lt=cutoff)

@@ -1,8 +1,4 @@
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +6,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import MembershipFactory, TenantFactory
+from tests.workers import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -39,60 +36,30 @@ def _empty_object_storage():
     shutil.rmtree(Path(settings.VAR_DIR) / "storage", ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker process on the suite's broker and test database (no eager mode)."""
+@pytest.fixture
+def worker_factory(transactional_db):
+    """Start real Celery worker processes on the suite's broker and test database (never eager mode);
+    every worker still running is stopped at the end of the test."""
     from portal.celery import app
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url(connection.settings_dict),
-    }
-    log = open(Path(settings.VAR_DIR) / "celery-worker.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname=palisade-test@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for_worker(app, process)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    started: list[WorkerProcess] = []
+
+    def start(name: str = "worker", **env: str) -> WorkerProcess:
+        worker = WorkerProcess(name, database_url(connection.settings_dict), Path(settings.VAR_DIR), env)
+        started.append(worker)
+        worker.wait_until_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
-def _wait_for_worker(app, process, timeout: float = 60.0) -> None:
-    log = Path(settings.VAR_DIR) / "celery-worker.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Celery worker exited with {process.returncode}:\n{log.read_text()}")
-        if "ready." in log.read_text():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"Celery worker not ready after {timeout}s:\n{log.read_text()}")
+@pytest.fixture
+def celery_worker_process(worker_factory):
+    return worker_factory()
 
 
 @pytest.fixture
