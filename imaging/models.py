@@ -191,4 +191,23 @@ class IngestJob(TenantOwned):
         return f"Ingest job {self.pk} ({self.state})"
 
 
+class SeriesThumbnail(TenantOwned):
+    """A small PNG of a series (a middle frame of one of its instances), encrypted under the study key.
+
+    A series whose instances cannot be rendered (reports, waveforms, unsupported encodings) keeps a
+    row with the reason and no blob, so that the worker does not try again on every instance.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    series = models.OneToOneField(Series, on_delete=models.CASCADE, related_name="thumbnail")
+    region = models.CharField(max_length=40, blank=True)
+    storage_name = models.CharField(max_length=200, blank=True)
+    wrapped_key = models.BinaryField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Thumbnail of series #{self.series_id}"
+
+
 from imaging.crypto.models import StudyKey, TenantKey  # noqa: E402,F401

@@ -4,9 +4,10 @@ from celery import shared_task
 from django.db.models import F
 from django.utils import timezone
 
+from imaging import thumbnails
 from imaging.ingest.index import index_job
 from imaging.ingest.receive import enqueue_indexing
-from imaging.models import IngestJob
+from imaging.models import IngestJob, Series
 from portal.models import Tenant
 from portal.tenancy import all_tenants_scope, tenant_scope
 
@@ -24,6 +25,15 @@ def index_received_object(job_id: str, tenant_id: int) -> str | None:
     with tenant_scope(tenant):
         job = index_job(tenant, job_id)
     return None if job is None else job.state
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def make_series_thumbnail(series_id: int, tenant_id: int) -> None:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_scope(tenant):
+        series = Series.objects.filter(pk=series_id).first()
+        if series is not None:
+            thumbnails.make_series_thumbnail(series)
 
 
 @shared_task(ignore_result=True)

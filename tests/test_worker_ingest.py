@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from imaging.models import IngestJob, Instance, StoredObject, Study
+from imaging.models import IngestJob, Instance, SeriesThumbnail, StoredObject, Study
 from imaging.storage import region_storage
 from imaging.tasks import requeue_stalled_ingest_jobs
 from portal.tenancy import tenant_scope
@@ -40,9 +40,15 @@ def wait_until_nothing_is_queued(tenant, timeout: float = 180.0) -> Counter[str]
     raise AssertionError(f"still queued after {timeout}s: {job_states(tenant)}")
 
 
-def blobs_on_disk(tenant) -> int:
+def blobs_on_disk(tenant, *, thumbnails: bool = True) -> int:
     root = Path(settings.PALISADE_STORAGE[tenant.home_region]["location"]) / str(tenant.pk)
-    return sum(1 for p in root.rglob("*") if p.is_file() and not p.name.startswith(".partial-"))
+    return sum(
+        1
+        for p in root.rglob("*")
+        if p.is_file()
+        and not p.name.startswith(".partial-")
+        and (thumbnails or p.parent.name != "thumbnails")
+    )
 
 
 def assert_stored_once(tenant, count: int) -> None:
@@ -51,7 +57,7 @@ def assert_stored_once(tenant, count: int) -> None:
         assert StoredObject.objects.count() == count
         assert StoredObject.objects.filter(instance__isnull=True).count() == 0
         assert Study.objects.get().number_of_instances == count
-    assert blobs_on_disk(tenant) == count
+    assert blobs_on_disk(tenant, thumbnails=False) == count
 
 
 def import_quietly(tenant, folder: Path) -> None:
@@ -202,3 +208,20 @@ def test_a_full_disk_fails_the_import_and_leaves_nothing_half_written(tiny_disk,
         assert not IngestJob.objects.exists()
         assert not StoredObject.objects.exists()
     assert sorted(p.name for p in tiny_disk.rglob("*") if p.is_file()) == ["ballast"]
+
+
+def test_the_worker_indexes_then_renders_the_series_thumbnail(celery_worker_process, tenant, tmp_path):
+    write_ct_series(tmp_path / "batch", 3)
+
+    import_quietly(tenant, tmp_path / "batch")
+
+    assert wait_until_nothing_is_queued(tenant) == {IngestJob.State.STORED: 3}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with tenant_scope(tenant):
+            thumbnail = SeriesThumbnail.objects.first()
+        if thumbnail is not None:
+            break
+        time.sleep(0.2)
+    assert thumbnail is not None and thumbnail.error == ""
+    assert blobs_on_disk(tenant) == 4  # three instances and the thumbnail

@@ -3,7 +3,8 @@
 An object is encrypted when it is received, before anyone knows which study it belongs to, so its
 random data key is first wrapped by the tenant's current key. Indexing re-wraps it by its study's
 key and forgets the tenant wrapping: from then on shredding the study key shreds the object, and
-the blob itself was written once and is never re-encrypted.
+the blob itself was written once and is never re-encrypted. Objects derived from a study (its
+thumbnails) are wrapped by the study key from the start.
 """
 
 import os
@@ -31,25 +32,30 @@ def new_object_key(tenant: Tenant, object_id: uuid.UUID) -> tuple[bytes, bytes, 
     return data_key, _seal(tenant_key_bytes(tenant_key), data_key, aad), tenant_key
 
 
-def object_data_key(stored: StoredObject, study: Study | None = None) -> bytes:
-    """Unwrap the object's data key; `study` is the object's study once it is indexed."""
+def object_data_key(stored: StoredObject) -> bytes:
+    """Unwrap the data key of a stored DICOM object, wrapped by its tenant or by its study."""
     if stored.wrapping_tenant_key_id is not None:
         tenant_key = stored.wrapping_tenant_key
         aad = _aad(stored.tenant_id, stored.pk, b"T", tenant_key.version)
-        return _open(tenant_key_bytes(tenant_key), bytes(stored.wrapped_key), aad, stored)
-    if study is None:
-        study = stored.instance.series.study
-    aad = _aad(stored.tenant_id, stored.pk, b"S", study.pk)
-    return _open(study_data_key(study, create=False), bytes(stored.wrapped_key), aad, stored)
+        return _open(tenant_key_bytes(tenant_key), bytes(stored.wrapped_key), aad, stored.pk)
+    return open_for_study(stored.instance.series.study, bytes(stored.wrapped_key), stored.pk)
 
 
 def wrap_for_study(stored: StoredObject, study: Study) -> None:
     """Re-wrap the object's data key by its study's key (creating it) and drop the tenant wrapping."""
-    data_key = object_data_key(stored)
-    stored.wrapped_key = _seal(
-        study_data_key(study), data_key, _aad(stored.tenant_id, stored.pk, b"S", study.pk)
-    )
+    stored.wrapped_key = seal_for_study(study, object_data_key(stored), stored.pk)
     stored.wrapping_tenant_key = None
+
+
+def seal_for_study(study: Study, data_key: bytes, object_id: uuid.UUID) -> bytes:
+    """Wrap the data key of an object of `study` (an instance, a thumbnail) by the study's key."""
+    return _seal(study_data_key(study), data_key, _aad(study.tenant_id, object_id, b"S", study.pk))
+
+
+def open_for_study(study: Study, wrapped: bytes, object_id: uuid.UUID) -> bytes:
+    """Unwrap what seal_for_study wrapped; fails once the study key is shredded."""
+    aad = _aad(study.tenant_id, object_id, b"S", study.pk)
+    return _open(study_data_key(study, create=False), wrapped, aad, object_id)
 
 
 def _aad(tenant_id: int, object_id: uuid.UUID, level: bytes, number: int) -> bytes:
@@ -58,13 +64,13 @@ def _aad(tenant_id: int, object_id: uuid.UUID, level: bytes, number: int) -> byt
 
 
 def _seal(wrapping_key: bytes, data_key: bytes, aad: bytes) -> bytes:
-    # Random 96-bit nonces: each wrapping key seals far fewer than the 2^32 keys NIST SP 800-38D 8.3 allows.
+    # Random 96-bit nonces: a wrapping key seals far fewer keys than NIST SP 800-38D 8.3 allows (2^32).
     nonce = os.urandom(_NONCE_BYTES)
     return nonce + AESGCM(wrapping_key).encrypt(nonce, data_key, aad)
 
 
-def _open(wrapping_key: bytes, wrapped: bytes, aad: bytes, stored: StoredObject) -> bytes:
+def _open(wrapping_key: bytes, wrapped: bytes, aad: bytes, object_id: uuid.UUID) -> bytes:
     try:
         return AESGCM(wrapping_key).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], aad)
     except InvalidTag:
-        raise KeyManagementError(f"The data key of object {stored.pk} does not open.") from None
+        raise KeyManagementError(f"The data key of object {object_id} does not open.") from None

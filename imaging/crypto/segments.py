@@ -18,6 +18,7 @@ truncated at a segment boundary or extended all fail authentication.
 """
 
 import hashlib
+import io
 import os
 import struct
 from collections.abc import Iterator
@@ -125,42 +126,75 @@ def decrypt_stream(key: bytes, source: BinaryIO, *, tenant_id: int, object_id: s
 def decrypt_range(
     key: bytes, source: BinaryIO, *, tenant_id: int, object_id: str, start: int, length: int
 ) -> bytes:
-    """Plaintext bytes [start, start + length), clamped to the object's end, from a seekable blob.
-
-    Reads only the segments covering the range, plus the last segment when the range does not
-    reach it, so that a truncated blob fails instead of answering with a short range.
-    """
+    """Plaintext bytes [start, start + length), clamped to the object's end, from a seekable blob."""
     if start < 0 or length < 0:
         raise ValueError("start and length must not be negative.")
-    source.seek(0)
-    header = _read_exactly(source, HEADER_SIZE)
-    segment_size = _parse_header(header)
-    opener = _Segments(key, header, tenant_id, object_id)
-    stored_size = segment_size + TAG_SIZE
-    body_size = source.seek(0, os.SEEK_END) - HEADER_SIZE
-    count = -(-body_size // stored_size)
-    last_stored = body_size - (count - 1) * stored_size
-    if count == 0 or last_stored < TAG_SIZE:
-        raise BlobIntegrityError(f"Blob truncated in segment {max(count - 1, 0)}.", max(count - 1, 0))
-    plaintext_size = body_size - count * TAG_SIZE
+    reader = PlaintextReader(key, source, tenant_id=tenant_id, object_id=object_id)
+    reader.seek(start)
+    return _read_exactly(reader, min(length, max(reader.size - start, 0)))
 
-    def segment(index: int) -> bytes:
-        source.seek(HEADER_SIZE + index * stored_size)
-        final = index == count - 1
-        return opener.open(index, _read_exactly(source, last_stored if final else stored_size), final=final)
 
-    end = min(start + length, plaintext_size)
-    if start >= end:
-        segment(count - 1)
-        return b""
-    first, last = start // segment_size, (end - 1) // segment_size
-    if last != count - 1:
-        segment(count - 1)
-    pieces = [segment(index) for index in range(first, last + 1)]
-    # Trim the end first: when first == last both cuts apply to the same piece.
-    pieces[-1] = pieces[-1][: end - last * segment_size]
-    pieces[0] = pieces[0][start - first * segment_size :]
-    return b"".join(pieces)
+class PlaintextReader(io.RawIOBase):
+    """A seekable, read-only file over a blob's plaintext, for readers such as pydicom that seek.
+
+    Only the segments touched are decrypted, one at a time (the last one is kept), so memory stays at
+    a segment or two whatever the object's size. The final segment is authenticated on opening, so
+    that a truncated blob fails at once instead of answering with short reads.
+    """
+
+    def __init__(self, key: bytes, source: BinaryIO, *, tenant_id: int, object_id: str) -> None:
+        super().__init__()
+        source.seek(0)
+        header = _read_exactly(source, HEADER_SIZE)
+        self._segment_size = _parse_header(header)
+        self._opener = _Segments(key, header, tenant_id, object_id)
+        self._source = source
+        self._stored_size = self._segment_size + TAG_SIZE
+        body_size = source.seek(0, os.SEEK_END) - HEADER_SIZE
+        self._count = -(-body_size // self._stored_size)
+        self._last_stored = body_size - (self._count - 1) * self._stored_size
+        if self._count == 0 or self._last_stored < TAG_SIZE:
+            index = max(self._count - 1, 0)
+            raise BlobIntegrityError(f"Blob truncated in segment {index}.", index)
+        self.size = body_size - self._count * TAG_SIZE
+        self._position = 0
+        self._cached: tuple[int, bytes] = (-1, b"")
+        self._segment(self._count - 1)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("Cannot seek before the start of the object.")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self.size:
+            return 0
+        index = self._position // self._segment_size
+        plaintext = self._segment(index)
+        offset = self._position - index * self._segment_size
+        count = min(len(buffer), len(plaintext) - offset)
+        buffer[:count] = plaintext[offset : offset + count]
+        self._position += count
+        return count
+
+    def _segment(self, index: int) -> bytes:
+        if self._cached[0] != index:
+            final = index == self._count - 1
+            self._source.seek(HEADER_SIZE + index * self._stored_size)
+            sealed = _read_exactly(self._source, self._last_stored if final else self._stored_size)
+            self._cached = (index, self._opener.open(index, sealed, final=final))
+        return self._cached[1]
 
 
 class _Segments:

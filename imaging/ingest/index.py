@@ -7,16 +7,20 @@ study row, so two workers storing the same study keep its counts exact.
 """
 
 import datetime
+import logging
 
 from django.db import transaction
 from django.db.models import Model
+from kombu.exceptions import OperationalError as BrokerError
 
 import audit
 from audit.models import AuditAction
 from imaging.crypto.object_keys import wrap_for_study
-from imaging.models import IngestJob, Instance, Patient, Series, Study
+from imaging.models import IngestJob, Instance, Patient, Series, SeriesThumbnail, Study
 from imaging.storage import delete_object
 from portal.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 
 def index_job(tenant: Tenant, job_id: str) -> IngestJob | None:
@@ -59,6 +63,8 @@ def index_job(tenant: Tenant, job_id: str) -> IngestJob | None:
         )
         job.state = _place_object(job, instance, study, created)
         _recount(series, study)
+        if job.state == IngestJob.State.STORED and not SeriesThumbnail.objects.filter(series=series).exists():
+            transaction.on_commit(lambda: _enqueue_thumbnail(series))
         job.attributes = {}
         job.save()
         audit.record(
@@ -74,6 +80,15 @@ def index_job(tenant: Tenant, job_id: str) -> IngestJob | None:
             details={"job": str(job.pk), "source": job.source, "result": job.state},
         )
     return job
+
+
+def _enqueue_thumbnail(series: Series) -> None:
+    from imaging.tasks import make_series_thumbnail
+
+    try:
+        make_series_thumbnail.delay(series.pk, series.tenant_id)
+    except BrokerError:
+        logger.warning("Broker unreachable; series %s has no thumbnail yet", series.pk)
 
 
 def _index_study(tenant: Tenant, values: dict) -> Study:
