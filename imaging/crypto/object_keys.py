@@ -24,9 +24,12 @@ _CONTEXT = b"palisade/object-key/v1"
 _NONCE_BYTES = 12
 
 
-def new_object_key(tenant: Tenant, object_id: uuid.UUID) -> tuple[bytes, bytes, TenantKey]:
-    """A fresh data key for one object: (key, key wrapped by the tenant's current key, that key)."""
-    tenant_key = current_tenant_key(tenant)
+def new_object_key(
+    tenant: Tenant, object_id: uuid.UUID, *, tenant_key: TenantKey | None = None
+) -> tuple[bytes, bytes, TenantKey]:
+    """A fresh data key for one object: (key, key wrapped by the tenant key, that tenant key).
+    The tenant's current key unless `tenant_key` is given (a batch looks it up once)."""
+    tenant_key = tenant_key or current_tenant_key(tenant)
     data_key = os.urandom(KEY_BYTES)
     aad = _aad(tenant.pk, object_id, b"T", tenant_key.version)
     return data_key, _seal(tenant_key_bytes(tenant_key), data_key, aad), tenant_key

@@ -20,6 +20,9 @@ class FailureReason(IntEnum):
     DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
     CANNOT_UNDERSTAND = 0xC000
     TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+    # STOW-RS to /studies/{study} of an instance of another study: the value PS3.18 gave this failure
+    # in its earlier editions (6.6.1.3.2.1), still what archives such as dcm4chee answer.
+    STUDY_INSTANCE_UID_MISMATCH = 0xC409
 
 
 # Every code the ingest boundary emits, with the status it maps to. A code missing here is a programming
@@ -36,6 +39,7 @@ FAILURE_BY_CODE: dict[str, FailureReason] = {
     "invalid_uid": FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
     "meta_mismatch": FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
     "dicomdir": FailureReason.SOP_CLASS_NOT_SUPPORTED,
+    "study_mismatch": FailureReason.STUDY_INSTANCE_UID_MISMATCH,
     "unsupported": FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED,
     # Limits we impose to protect the service.
     "too_deep": FailureReason.OUT_OF_RESOURCES,

@@ -1,13 +1,15 @@
-"""Indexing a received object: Patient → Study → Series → Instance, duplicates and versions.
+"""Indexing received objects: Patient → Study → Series → Instance, duplicates and versions.
 
-Runs in a Celery worker (imaging.tasks), inside the job's tenant scope. It is idempotent: the job
-row is locked and only a QUEUED job is indexed, so a redelivered message (acks late, a killed
-worker) or the sweeper's re-queue does nothing twice. Indexing of one study is serialised on the
-study row, so two workers storing the same study keep its counts exact.
+Runs in a Celery worker (imaging.tasks), inside the jobs' tenant scope, a batch of jobs (one
+upload request, one sweep) per transaction. It is idempotent: only QUEUED jobs are indexed, and
+jobs another worker is indexing are skipped (their rows are locked), so a redelivered message
+(acks late, a killed worker) or the sweeper's re-queue does nothing twice. Indexing of one study
+is serialised on the study row, so two workers storing the same study keep its counts exact.
 """
 
 import datetime
 import logging
+from collections import defaultdict
 
 from django.db import transaction
 from django.db.models import Model
@@ -16,7 +18,7 @@ from kombu.exceptions import OperationalError as BrokerError
 import audit
 from audit.models import AuditAction
 from imaging.crypto.object_keys import wrap_for_study
-from imaging.models import IngestJob, Instance, Patient, Series, SeriesThumbnail, Study
+from imaging.models import IngestJob, Instance, Patient, Series, SeriesThumbnail, StoredObject, Study
 from imaging.storage import delete_object
 from portal.models import Tenant
 
@@ -24,74 +26,91 @@ logger = logging.getLogger(__name__)
 
 
 def index_job(tenant: Tenant, job_id: str) -> IngestJob | None:
+    """Index one job; returns it in its new state (or as it was, if there was nothing to do)."""
+    index_jobs(tenant, [job_id])
+    return IngestJob.objects.select_related("stored_object").filter(pk=job_id).first()
+
+
+def index_jobs(tenant: Tenant, job_ids: list[str]) -> list[IngestJob]:
+    """Index the queued jobs among `job_ids`; returns the jobs indexed."""
     with transaction.atomic():
-        job = (
-            IngestJob.objects.select_for_update(of=("self",))
-            .select_related("stored_object")
-            .filter(pk=job_id)
-            .first()
+        jobs = list(
+            IngestJob.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("stored_object", "submitted_by")
+            .filter(pk__in=job_ids, state=IngestJob.State.QUEUED)
+            .order_by("created_at")
         )
-        if job is None or job.state != IngestJob.State.QUEUED:
-            return job
+        by_study: dict[str, list[IngestJob]] = defaultdict(list)
+        for job in jobs:
+            by_study[job.attributes["study_instance_uid"]].append(job)
+        for study_jobs in by_study.values():
+            _index_study_jobs(tenant, study_jobs)
+    return jobs
+
+
+def _index_study_jobs(tenant: Tenant, jobs: list[IngestJob]) -> None:
+    study = _study_for(tenant, jobs[0].attributes)
+    series_by_uid: dict[str, Series] = {}
+    new_series: list[Series] = []
+    uids = [job.attributes["sop_instance_uid"] for job in jobs]
+    instances = {
+        instance.sop_instance_uid: instance for instance in Instance.objects.filter(sop_instance_uid__in=uids)
+    }
+    current = {
+        stored.instance_id: stored
+        for stored in StoredObject.objects.filter(instance__in=instances.values()).order_by(
+            "instance_id", "version"
+        )
+    }
+    for job in jobs:
         values = job.attributes
-        study = _index_study(tenant, values)
-        series, _ = _get_or_create(
-            Series,
-            tenant,
-            {"series_instance_uid": values["series_instance_uid"]},
-            {
-                "study": study,
-                "modality": values["modality"],
-                "series_number": values["series_number"],
-                "description": values["series_description"],
-                "body_part_examined": values["body_part_examined"],
-            },
-        )
-        instance, created = _get_or_create(
-            Instance,
-            tenant,
-            {"sop_instance_uid": values["sop_instance_uid"]},
-            {
-                "series": series,
-                "sop_class_uid": values["sop_class_uid"],
-                "instance_number": values["instance_number"],
-                "transfer_syntax_uid": values["transfer_syntax_uid"],
-                "rows": values["rows"],
-                "columns": values["columns"],
-                "number_of_frames": values["number_of_frames"],
-            },
-        )
-        job.state = _place_object(job, instance, study, created)
-        _recount(series, study)
-        if job.state == IngestJob.State.STORED and not SeriesThumbnail.objects.filter(series=series).exists():
-            transaction.on_commit(lambda: _enqueue_thumbnail(series))
+        series = series_by_uid.get(values["series_instance_uid"])
+        if series is None:
+            series, created = _series_for(tenant, study, values)
+            series_by_uid[values["series_instance_uid"]] = series
+            if created:
+                new_series.append(series)
+        instance = instances.get(values["sop_instance_uid"])
+        if instance is None:
+            instance = Instance.objects.create(tenant=tenant, series=series, **_instance_fields(values))
+            instances[instance.sop_instance_uid] = instance
+        job.state = _place_object(job, instance, study, current.get(instance.pk))
+        if job.stored_object is not None:
+            current[instance.pk] = job.stored_object
         job.attributes = {}
-        job.save()
+        job.save(update_fields=["state", "attributes", "stored_object", "updated_at"])
         audit.record(
             AuditAction.STORE,
             tenant=tenant,
             actor=job.submitted_by,
             object_type="instance",
-            object_ids=[
-                values["study_instance_uid"],
-                values["series_instance_uid"],
-                values["sop_instance_uid"],
-            ],
+            object_ids=[study.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid],
             details={"job": str(job.pk), "source": job.source, "result": job.state},
         )
-    return job
+    _recount(study, series_by_uid.values())
+    for series in series_by_uid.values():
+        if not SeriesThumbnail.objects.filter(series=series).exists():
+            transaction.on_commit(lambda series=series: _enqueue_thumbnail(series))
 
 
-def _enqueue_thumbnail(series: Series) -> None:
-    from imaging.tasks import make_series_thumbnail
+def _place_object(job: IngestJob, instance: Instance, study: Study, current: StoredObject | None) -> str:
+    """Attach the job's object to the instance as its first or a new version, or drop a duplicate."""
+    stored = job.stored_object
+    if current is not None and current.plaintext_sha256 == stored.plaintext_sha256:
+        region, name = stored.region, stored.storage_name
+        job.stored_object = None
+        stored.delete()
+        transaction.on_commit(lambda: delete_object(region, name))
+        return IngestJob.State.DUPLICATE
+    stored.instance = instance
+    stored.version = 1 if current is None else current.version + 1
+    wrap_for_study(stored, study)
+    stored.save(update_fields=["instance", "version", "wrapped_key", "wrapping_tenant_key"])
+    # PS3.4 keeps one SOP Instance per UID; different bytes are kept as a version, never overwritten.
+    return IngestJob.State.STORED if current is None else IngestJob.State.NEW_VERSION
 
-    try:
-        make_series_thumbnail.delay(series.pk, series.tenant_id)
-    except BrokerError:
-        logger.warning("Broker unreachable; series %s has no thumbnail yet", series.pk)
 
-
-def _index_study(tenant: Tenant, values: dict) -> Study:
+def _study_for(tenant: Tenant, values: dict) -> Study:
     patient, _ = _get_or_create(
         Patient,
         tenant,
@@ -120,33 +139,52 @@ def _index_study(tenant: Tenant, values: dict) -> Study:
     return Study.objects.select_for_update().get(pk=study.pk)
 
 
-def _place_object(job: IngestJob, instance: Instance, study: Study, created: bool) -> str:
-    """Attach the job's object to the instance as its first or a new version, or drop a duplicate."""
-    stored = job.stored_object
-    current = None if created else instance.versions.first()
-    if current is not None and current.plaintext_sha256 == stored.plaintext_sha256:
-        region, name = stored.region, stored.storage_name
-        job.stored_object = None
-        stored.delete()
-        transaction.on_commit(lambda: delete_object(region, name))
-        return IngestJob.State.DUPLICATE
-    stored.instance = instance
-    stored.version = 1 if current is None else current.version + 1
-    wrap_for_study(stored, study)
-    stored.save()
-    # PS3.4 keeps one SOP Instance per UID; different bytes are kept as a version, never overwritten.
-    return IngestJob.State.STORED if current is None else IngestJob.State.NEW_VERSION
+def _series_for(tenant: Tenant, study: Study, values: dict) -> tuple[Series, bool]:
+    return _get_or_create(
+        Series,
+        tenant,
+        {"series_instance_uid": values["series_instance_uid"]},
+        {
+            "study": study,
+            "modality": values["modality"],
+            "series_number": values["series_number"],
+            "description": values["series_description"],
+            "body_part_examined": values["body_part_examined"],
+        },
+    )
 
 
-def _recount(series: Series, study: Study) -> None:
-    series.number_of_instances = series.instances.count()
-    series.save(update_fields=["number_of_instances"])
+def _instance_fields(values: dict) -> dict:
+    return {
+        "sop_instance_uid": values["sop_instance_uid"],
+        "sop_class_uid": values["sop_class_uid"],
+        "instance_number": values["instance_number"],
+        "transfer_syntax_uid": values["transfer_syntax_uid"],
+        "rows": values["rows"],
+        "columns": values["columns"],
+        "number_of_frames": values["number_of_frames"],
+    }
+
+
+def _recount(study: Study, touched_series) -> None:
+    for series in touched_series:
+        series.number_of_instances = series.instances.count()
+        series.save(update_fields=["number_of_instances"])
     study_series = Series.objects.filter(study=study)
     study.number_of_series = study_series.count()
     study.number_of_instances = Instance.objects.filter(series__study=study).count()
     modalities = sorted({m for m in study_series.values_list("modality", flat=True) if m})
     study.modalities_in_study = "\\".join(modalities)[:128]
     study.save(update_fields=["number_of_series", "number_of_instances", "modalities_in_study"])
+
+
+def _enqueue_thumbnail(series: Series) -> None:
+    from imaging.tasks import make_series_thumbnail
+
+    try:
+        make_series_thumbnail.delay(series.pk, series.tenant_id)
+    except BrokerError:
+        logger.warning("Broker unreachable; series %s has no thumbnail yet", series.pk)
 
 
 def _get_or_create(model: type[Model], tenant: Tenant, lookup: dict, defaults: dict) -> tuple[Model, bool]:

@@ -14,7 +14,8 @@ import logging
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 import audit
 from audit.models import AuditAction, Outcome
+from imaging.crypto.keys import current_tenant_key
 from imaging.crypto.object_keys import new_object_key
 from imaging.crypto.segments import encrypt_stream
 from imaging.ingest.archives import iter_archive_members
@@ -30,10 +32,18 @@ from imaging.ingest.errors import IngestRejected
 from imaging.ingest.limits import IngestLimits
 from imaging.ingest.parse import ParsedInstance, parse_instance, zeroed_preamble_reader
 from imaging.models import IngestJob, StoredObject
-from imaging.storage import delete_object, durable_writer
+from imaging.storage import DurableBatch, delete_object
 from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file to receive, and the name to show its sender."""
+
+    path: Path
+    display_name: str = ""
 
 
 def receive_file(
@@ -44,78 +54,143 @@ def receive_file(
     display_name: str = "",
     submitted_by=None,
     limits: IngestLimits | None = None,
+    expected_study_uid: str | None = None,
 ) -> IngestJob:
-    """Accept or refuse one DICOM file for `tenant`. Call inside the tenant's scope.
-
-    Returns the job: REJECTED with a reason a technologist can act on, or QUEUED with the object
-    durably stored. Raises imaging.storage.StorageFull when the region has no room (nothing is kept).
-    """
-    display_name = display_name[:255]
-    try:
-        parsed = parse_instance(path, limits=limits)
-    except IngestRejected as rejection:
-        return _record_rejection(tenant, rejection, source, display_name, submitted_by)
-
-    object_id = uuid.uuid4()
-    data_key, wrapped_key, tenant_key = new_object_key(tenant, object_id)
-    region = tenant.home_region
-    # Server-generated: no DICOM value ever becomes part of a storage path (THREATS.md 7).
-    name = f"{tenant.pk}/{object_id.hex[:2]}/{object_id.hex}"
-    with durable_writer(region, name) as sink, zeroed_preamble_reader(path) as plaintext:
-        digest = encrypt_stream(data_key, plaintext, sink, tenant_id=tenant.pk, object_id=str(object_id))
-    try:
-        with transaction.atomic():
-            stored = StoredObject.objects.create(
-                id=object_id,
-                tenant=tenant,
-                region=region,
-                storage_name=name,
-                wrapped_key=wrapped_key,
-                wrapping_tenant_key=tenant_key,
-                plaintext_sha256=digest.plaintext_sha256,
-                ciphertext_sha256=digest.ciphertext_sha256,
-                plaintext_size=digest.plaintext_size,
-                ciphertext_size=digest.ciphertext_size,
-                transfer_syntax_uid=parsed.transfer_syntax_uid,
-            )
-            job = IngestJob.objects.create(
-                tenant=tenant,
-                source=source,
-                display_name=display_name,
-                stored_object=stored,
-                attributes=attributes_of(parsed),
-                sop_instance_uid=parsed.sop_instance_uid,
-                submitted_by=submitted_by,
-            )
-            if parsed.preamble_threat:
-                # CVE-2019-11687: the preamble held an executable; it was zeroed before encryption.
-                audit.record(
-                    AuditAction.SECURITY_ALERT,
-                    tenant=tenant,
-                    actor=submitted_by,
-                    object_type="instance",
-                    object_ids=[parsed.sop_instance_uid],
-                    details={
-                        "alert": "executable_preamble",
-                        "kind": parsed.preamble_threat,
-                        "job": str(job.pk),
-                    },
-                )
-            transaction.on_commit(lambda: enqueue_indexing(job))
-    except BaseException:
-        delete_object(region, name)
-        raise
+    """Receive one file; see receive_files."""
+    (job,) = receive_files(
+        tenant,
+        [Upload(path, display_name)],
+        source=source,
+        submitted_by=submitted_by,
+        limits=limits,
+        expected_study_uid=expected_study_uid,
+    )
     return job
 
 
-def enqueue_indexing(job: IngestJob) -> None:
-    """Queue the job's indexing; if the broker is down, the sweeper queues it later."""
-    from imaging.tasks import index_received_object
+def receive_files(
+    tenant: Tenant,
+    uploads: list[Upload],
+    *,
+    source: IngestJob.Source,
+    submitted_by=None,
+    limits: IngestLimits | None = None,
+    expected_study_uid: str | None = None,
+) -> list[IngestJob]:
+    """Accept or refuse each file for `tenant`, returning a job per file in order. Call inside the
+    tenant's scope.
 
+    A refused file's job is REJECTED with a reason a technologist can act on. The accepted files are
+    encrypted into storage, made durable together (one round of fsyncs for the batch), and recorded
+    in one transaction with one indexing message. Raises imaging.storage.StorageFull when the region
+    has no room; then nothing of the accepted files is kept. With `expected_study_uid` (STOW-RS to
+    /studies/{study}), an instance of another study is refused.
+    """
+    jobs: list[IngestJob | None] = [None] * len(uploads)
+    accepted: list[tuple[int, Upload, ParsedInstance]] = []
+    for position, upload in enumerate(uploads):
+        display_name = upload.display_name[:255]
+        try:
+            parsed = parse_instance(upload.path, limits=limits)
+        except IngestRejected as rejection:
+            jobs[position] = _record_rejection(tenant, rejection, source, display_name, submitted_by)
+            continue
+        if expected_study_uid is not None and parsed.study_instance_uid != expected_study_uid:
+            mismatch = IngestRejected(
+                "study_mismatch", "The instance belongs to another study than the one the request names."
+            )
+            jobs[position] = _record_rejection(
+                tenant, mismatch, source, display_name, submitted_by, sop_instance_uid=parsed.sop_instance_uid
+            )
+            continue
+        accepted.append((position, upload, parsed))
+    if accepted:
+        stored_jobs = _store(tenant, accepted, source, submitted_by)
+        for (position, _, _), job in zip(accepted, stored_jobs, strict=True):
+            jobs[position] = job
+    return jobs
+
+
+def _store(
+    tenant: Tenant, accepted: list[tuple[int, Upload, ParsedInstance]], source, submitted_by
+) -> list[IngestJob]:
+    region = tenant.home_region
+    tenant_key = current_tenant_key(tenant)
+    objects: list[StoredObject] = []
+    with DurableBatch(region) as batch:
+        for _, upload, parsed in accepted:
+            object_id = uuid.uuid4()
+            data_key, wrapped_key, _ = new_object_key(tenant, object_id, tenant_key=tenant_key)
+            # Server-generated: no DICOM value ever becomes part of a storage path (THREATS.md 7).
+            name = f"{tenant.pk}/{object_id.hex[:2]}/{object_id.hex}"
+            with batch.open(name) as sink, zeroed_preamble_reader(upload.path) as plaintext:
+                digest = encrypt_stream(
+                    data_key, plaintext, sink, tenant_id=tenant.pk, object_id=str(object_id)
+                )
+            objects.append(
+                StoredObject(
+                    id=object_id,
+                    tenant=tenant,
+                    region=region,
+                    storage_name=name,
+                    wrapped_key=wrapped_key,
+                    wrapping_tenant_key=tenant_key,
+                    plaintext_sha256=digest.plaintext_sha256,
+                    ciphertext_sha256=digest.ciphertext_sha256,
+                    plaintext_size=digest.plaintext_size,
+                    ciphertext_size=digest.ciphertext_size,
+                    transfer_syntax_uid=parsed.transfer_syntax_uid,
+                )
+            )
+    jobs = [
+        IngestJob(
+            tenant=tenant,
+            source=source,
+            display_name=upload.display_name[:255],
+            stored_object=stored,
+            attributes=attributes_of(parsed),
+            sop_instance_uid=parsed.sop_instance_uid,
+            submitted_by=submitted_by,
+        )
+        for (_, upload, parsed), stored in zip(accepted, objects, strict=True)
+    ]
     try:
-        index_received_object.delay(str(job.pk), job.tenant_id)
+        with transaction.atomic():
+            StoredObject.objects.bulk_create(objects)
+            IngestJob.objects.bulk_create(jobs)
+            for (_, _, parsed), job in zip(accepted, jobs, strict=True):
+                if parsed.preamble_threat:
+                    _alert_executable_preamble(tenant, parsed, job, submitted_by)
+            transaction.on_commit(lambda: enqueue_indexing(jobs))
+    except BaseException:
+        for stored in objects:
+            delete_object(region, stored.storage_name)
+        raise
+    return jobs
+
+
+def _alert_executable_preamble(tenant: Tenant, parsed: ParsedInstance, job: IngestJob, submitted_by) -> None:
+    # CVE-2019-11687: the preamble held an executable; it was zeroed before encryption.
+    audit.record(
+        AuditAction.SECURITY_ALERT,
+        tenant=tenant,
+        actor=submitted_by,
+        object_type="instance",
+        object_ids=[parsed.sop_instance_uid],
+        details={"alert": "executable_preamble", "kind": parsed.preamble_threat, "job": str(job.pk)},
+    )
+
+
+def enqueue_indexing(jobs: list[IngestJob]) -> None:
+    """Queue the jobs' indexing as one task; if the broker is down, the sweeper queues them later."""
+    from imaging.tasks import index_received_objects
+
+    if not jobs:
+        return
+    try:
+        index_received_objects.delay([str(job.pk) for job in jobs], jobs[0].tenant_id)
     except BrokerError:
-        logger.warning("Broker unreachable; ingest job %s waits for the sweeper", job.pk)
+        logger.warning("Broker unreachable; %d ingest jobs wait for the sweeper", len(jobs))
 
 
 def attributes_of(parsed: ParsedInstance) -> dict:
@@ -127,7 +202,13 @@ def attributes_of(parsed: ParsedInstance) -> dict:
 
 
 def _record_rejection(
-    tenant: Tenant, rejection: IngestRejected, source: IngestJob.Source, display_name: str, submitted_by
+    tenant: Tenant,
+    rejection: IngestRejected,
+    source: IngestJob.Source,
+    display_name: str,
+    submitted_by,
+    *,
+    sop_instance_uid: str = "",
 ) -> IngestJob:
     with transaction.atomic():
         job = IngestJob.objects.create(
@@ -138,6 +219,7 @@ def _record_rejection(
             error_code=rejection.code,
             error_reason=rejection.reason[:500],
             failure_reason=int(rejection.failure_reason),
+            sop_instance_uid=sop_instance_uid,
             submitted_by=submitted_by,
         )
         audit.record(
@@ -152,6 +234,10 @@ def _record_rejection(
     return job
 
 
+# Files received per batch by receive_paths: one round of fsyncs and one transaction for each.
+PATH_BATCH = 50
+
+
 def receive_path(
     tenant: Tenant,
     path: Path,
@@ -163,13 +249,53 @@ def receive_path(
 ) -> Iterator[IngestJob]:
     """Receive one DICOM file or every member of a ZIP, yielding a job per object (or one rejected
     job for an archive refused as a whole). Call inside the tenant's scope."""
-    display_name = display_name or path.name
-    if not _is_part10(path) and zipfile.is_zipfile(path):
-        yield from _receive_archive(tenant, path, source, display_name, submitted_by, limits)
-    else:
-        yield receive_file(
-            tenant, path, source=source, display_name=display_name, submitted_by=submitted_by, limits=limits
+    for _, job in receive_paths(
+        tenant, [(path, display_name or path.name)], source=source, submitted_by=submitted_by, limits=limits
+    ):
+        yield job
+
+
+def receive_paths(
+    tenant: Tenant,
+    paths: Iterable[tuple[Path, str]],
+    *,
+    source: IngestJob.Source,
+    submitted_by=None,
+    limits: IngestLimits | None = None,
+) -> Iterator[tuple[Path, IngestJob]]:
+    """Receive DICOM files and ZIPs given as (path, display name), in batches of PATH_BATCH objects,
+    yielding (the path given, a job) per object. Call inside the tenant's scope."""
+    batch: list[tuple[Path, Upload]] = []
+
+    def flush() -> Iterator[tuple[Path, IngestJob]]:
+        jobs = receive_files(
+            tenant, [upload for _, upload in batch], source=source, submitted_by=submitted_by, limits=limits
         )
+        given = [path for path, _ in batch]
+        batch.clear()
+        yield from zip(given, jobs, strict=True)
+
+    for path, display_name in paths:
+        if _is_part10(path) or not zipfile.is_zipfile(path):
+            batch.append((path, Upload(path, display_name)))
+            if len(batch) >= PATH_BATCH:
+                yield from flush()
+            continue
+        scratch = Path(settings.VAR_DIR) / "scratch"
+        scratch.mkdir(mode=0o700, exist_ok=True)
+        # Extracted plaintext lives only in this private folder, and only until its batch is received.
+        with tempfile.TemporaryDirectory(dir=scratch) as workdir:
+            try:
+                for member in iter_archive_members(path, Path(workdir), limits=limits):
+                    batch.append((path, Upload(member.path, f"{display_name} / {member.display_name}")))
+                    if len(batch) >= PATH_BATCH:
+                        yield from flush()
+                if batch:
+                    yield from flush()
+            except IngestRejected as rejection:
+                yield path, _record_rejection(tenant, rejection, source, display_name, submitted_by)
+    if batch:
+        yield from flush()
 
 
 def _is_part10(path: Path) -> bool:
@@ -177,27 +303,3 @@ def _is_part10(path: Path) -> bool:
     with path.open("rb") as fp:
         fp.seek(128)
         return fp.read(4) == b"DICM"
-
-
-def _receive_archive(
-    tenant: Tenant, path: Path, source, display_name: str, submitted_by, limits
-) -> Iterator[IngestJob]:
-    # Extracted plaintext lives only in this private folder, one member at a time, removed at once.
-    scratch = Path(settings.VAR_DIR) / "scratch"
-    scratch.mkdir(mode=0o700, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as workdir:
-        try:
-            for member in iter_archive_members(path, Path(workdir), limits=limits):
-                try:
-                    yield receive_file(
-                        tenant,
-                        member.path,
-                        source=source,
-                        display_name=f"{display_name} / {member.display_name}",
-                        submitted_by=submitted_by,
-                        limits=limits,
-                    )
-                finally:
-                    member.path.unlink(missing_ok=True)
-        except IngestRejected as rejection:
-            yield _record_rejection(tenant, rejection, source, display_name, submitted_by)

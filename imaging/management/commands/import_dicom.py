@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from imaging.ingest.receive import receive_path
+from imaging.ingest.receive import receive_paths
 from imaging.models import IngestJob
 from imaging.storage import StorageFull
 from portal.cli import tenant_by_slug
@@ -34,22 +34,25 @@ class Command(BaseCommand):
             tenant_scope(clinic),
             tqdm(total=len(files), unit="file", file=self.stderr, disable=None) as progress,
         ):
-            for path in files:
-                try:
-                    for job in receive_path(
-                        clinic, path, source=IngestJob.Source.IMPORT, display_name=str(path)
-                    ):
-                        outcomes[job.state] += 1
-                        if job.state == IngestJob.State.REJECTED:
-                            progress.clear()
-                            self.stdout.write(f"refused {job.display_name}: {job.error_reason}")
-                        else:
-                            queued.append(job.pk)
-                except StorageFull as exc:
-                    raise CommandError(
-                        f"Storage is full; {len(queued)} objects were received before it."
-                    ) from exc
-                progress.update()
+            received = receive_paths(
+                clinic, ((path, str(path)) for path in files), source=IngestJob.Source.IMPORT
+            )
+            last_path = None
+            try:
+                for path, job in received:
+                    outcomes[job.state] += 1
+                    if job.state == IngestJob.State.REJECTED:
+                        progress.clear()
+                        self.stdout.write(f"refused {job.display_name}: {job.error_reason}")
+                    else:
+                        queued.append(job.pk)
+                    if path != last_path:
+                        progress.update()
+                        last_path = path
+            except StorageFull as exc:
+                raise CommandError(
+                    f"Storage is full; {len(queued)} objects were received before it."
+                ) from exc
             if wait is not None and queued:
                 outcomes = Counter({IngestJob.State.REJECTED: outcomes[IngestJob.State.REJECTED]})
                 outcomes += self._wait_for_indexing(queued, wait)
