@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format system-deps clean
+.PHONY: run test lint format system-deps bench bench-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,22 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# End-to-end ingest next to Orthanc on this machine (bench/README.md). Debian's orthanc is installed when
+# run as root; the service the package may start is stopped, the bench starts its own on free ports.
+BENCH_ARGS ?= --repeat 3
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed-run
+
+bench-deps:
+	@dpkg -s orthanc orthanc-dicomweb dcmtk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb dcmtk \
+	    && { service orthanc stop >/dev/null 2>&1 || true; }; \
+	  else echo "Install Debian's orthanc, orthanc-dicomweb and dcmtk packages (sudo apt-get install orthanc orthanc-dicomweb dcmtk) for the benchmark." >&2; exit 1; fi; }
+
+bench: $(VENV)/.installed-bench bench-deps
+	$(BIN)/python bench/run_ingest.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

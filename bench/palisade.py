@@ -1,0 +1,337 @@
+"""Palisade started as in production (the Procfile's web and worker processes) for one benchmark run.
+
+A fresh PALISADE_VAR_DIR in a temporary folder holds the secret key, the master key, the storage
+regions, the embedded SQLite database and kombu's file broker, so nothing of a developer's `var/` is
+touched. With `database_url` (postgres://USER@127.0.0.1:5432/ANYTHING) a fresh database named
+`palisade_bench_<random>` is created on that server with the URL's role (which needs CREATEDB, as
+scripts/create-postgres-role.sh gives it) and dropped at the end. With `broker_url`
+(redis://127.0.0.1:6379/0) Celery uses that broker, on a queue of its own, instead of the embedded
+default, kombu's file transport under var/.
+
+Processes, as in the Procfile: `uvicorn portal.asgi:application` on a free loopback port and
+`celery -A portal worker --concurrency=2` (the machine has 2 cores; the web process parses and
+encrypts, the two worker processes index). Beat is not started: it only runs the sweeper and a
+heartbeat, which no ingest waits for. Encryption is always on in Palisade (envelope encryption with
+the file master key, the embedded default); there is no switch to turn it off.
+"""
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from common import LOOPBACK, free_port, stop_process, tail, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 90.0
+COMMAND_TIMEOUT = 300.0
+TENANT = "bench"
+EMAIL = "bench-technologist@bench.example"
+ROLE = "technologist"
+
+# Settings that a developer's shell may carry and that would point the bench at other services.
+_SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "PALISADE_TASK_QUEUE",
+    "PALISADE_STORAGE",
+    "PALISADE_REGION",
+    "PALISADE_MASTER_KEY_FILE",
+    "PALISADE_KEY_PROVIDER",
+    "SECRET_KEY",
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+)
+
+
+class PalisadeServer:
+    """`with PalisadeServer() as palisade:` prepares a clinic and an API token, starts the web server
+    and the worker, and stops them (and drops the bench database) at the end."""
+
+    name = "Palisade"
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        broker_url: str | None = None,
+        worker_concurrency: int = 2,
+        web_workers: int = 1,
+        keep_dir: bool = False,
+    ):
+        self.database_url = database_url
+        self.broker_url = broker_url
+        self.queue = f"bench-{secrets.token_hex(4)}"
+        self.worker_concurrency = worker_concurrency
+        self.web_workers = web_workers
+        self.keep_dir = keep_dir
+        self.port = free_port()
+        self.base_url = f"http://{LOOPBACK}:{self.port}"
+        self.dicomweb_url = f"{self.base_url}/dicomweb/{TENANT}"
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-palisade-"))
+        self.var_dir = self.workdir / "var"
+        self.password = "Bench-" + secrets.token_urlsafe(18)
+        self.token = ""
+        self.web: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self._bench_db_url: str | None = None
+        self._visibility_mode: str | None = None
+        self._rest_session: requests.Session | None = None
+        self.bin = Path(sys.executable).parent
+
+    # Setup -----------------------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        env.update(
+            {
+                "PALISADE_VAR_DIR": str(self.var_dir),
+                "PALISADE_HTTPS": "false",
+                "ALLOWED_HOSTS": f"{LOOPBACK},localhost",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self._bench_db_url:
+            env["DATABASE_URL"] = self._bench_db_url
+        if self.broker_url:
+            # A queue of its own, so that no other worker on the same broker takes the bench's tasks.
+            env["CELERY_BROKER_URL"] = self.broker_url
+            env["PALISADE_TASK_QUEUE"] = self.queue
+        return env
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        parts = urlsplit(self.database_url)
+        if parts.hostname not in (LOOPBACK, "localhost", "::1"):
+            raise SystemExit("--database-url must point at a loopback PostgreSQL server")
+        name = f"palisade_bench_{secrets.token_hex(4)}"
+        admin_url = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self._bench_db_url = urlunsplit(parts._replace(path=f"/{name}"))
+
+    def _drop_database(self) -> None:
+        if not self._bench_db_url:
+            return
+        import psycopg
+
+        parts = urlsplit(self._bench_db_url)
+        name = parts.path.lstrip("/")
+        admin_url = urlunsplit(parts._replace(path="/postgres"))
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            print(f"warning: could not drop {name}: {exc}", file=sys.stderr)
+        self._bench_db_url = None
+
+    def prepare(self) -> None:
+        self.var_dir.mkdir(parents=True)
+        if self.database_url:
+            self._create_database()
+        self.manage("migrate", "--noinput", "--verbosity", "0")
+        self.manage("collectstatic", "--noinput", "--verbosity", "0")
+        self.manage("create_tenant", TENANT, "--name", "Bench Clinic")
+        self.manage("add_member", EMAIL, TENANT, ROLE, "--password", self.password)
+        output = self.manage("create_api_token", EMAIL, TENANT).strip().splitlines()
+        if not output:
+            raise RuntimeError("create_api_token printed no token")
+        self.token = output[-1].strip()
+
+    def start(self) -> None:
+        self.prepare()
+        self.web = self._spawn(
+            "web",
+            [
+                str(self.bin / "uvicorn"),
+                "portal.asgi:application",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--no-server-header",
+                "--workers",
+                str(self.web_workers),
+            ],
+        )
+        self.worker = self._spawn(
+            "worker",
+            [
+                str(self.bin / "celery"),
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.worker_concurrency}",
+            ],
+        )
+
+        def healthy() -> bool:
+            self._check_alive()
+            try:
+                return requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until("Palisade answers /healthz", healthy, START_TIMEOUT)
+
+        def worker_ready() -> bool:
+            self._check_alive()
+            return bool(re.search(r"celery@\S+ ready\.", (self.workdir / "worker.log").read_text()))
+
+        wait_until("the Celery worker is ready", worker_ready, START_TIMEOUT)
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            return subprocess.Popen(  # noqa: S603
+                argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def _check_alive(self) -> None:
+        for name, process in (("web", self.web), ("worker", self.worker)):
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"Palisade {name} exited:\n{tail(self.workdir / f'{name}.log')}")
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self.web, self.worker) if p is not None and p.poll() is None]
+
+    def stop(self) -> None:
+        for process in (self.web, self.worker):
+            if process is not None:
+                stop_process(process)
+        self._drop_database()
+        if not self.keep_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "PalisadeServer":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # The driver's interface ------------------------------------------------------------------------
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        return session
+
+    def store_url(self) -> str:
+        return self.dicomweb_url
+
+    @property
+    def visibility_mode(self) -> str:
+        return self._visibility_mode or "undecided"
+
+    def visible_instances(self, session: requests.Session, study_uid: str) -> int:
+        """How many instances of the study a client can see: by QIDO-RS once Palisade serves it,
+        until then by the REST study list (number_of_instances, counted by the indexing worker)."""
+        if self._visibility_mode is None:
+            self._visibility_mode = "qido" if self._qido_answers(session, study_uid) else "rest"
+        if self._visibility_mode == "qido":
+            return self._qido_count(session, study_uid)
+        return self._rest_count(study_uid)
+
+    def _qido_answers(self, session: requests.Session, study_uid: str) -> bool:
+        try:
+            response = self._qido(session, study_uid)
+        except requests.RequestException:
+            return False
+        if response.status_code == 204:
+            return True
+        return response.status_code == 200 and "json" in response.headers.get("Content-Type", "")
+
+    def _qido(self, session: requests.Session, study_uid: str) -> requests.Response:
+        return session.get(
+            f"{self.dicomweb_url}/studies/{study_uid}/instances",
+            headers={"Accept": "application/dicom+json"},
+            params={"includefield": "00080018"},
+            timeout=30,
+        )
+
+    def _qido_count(self, session: requests.Session, study_uid: str) -> int:
+        response = self._qido(session, study_uid)
+        if response.status_code == 204 or not response.content:
+            return 0
+        response.raise_for_status()
+        return len(response.json())
+
+    def _rest(self) -> requests.Session:
+        """A session the REST API accepts: the API token if it does, else a signed-in cookie session."""
+        if self._rest_session is not None:
+            return self._rest_session
+        bearer = self.session()
+        if bearer.get(f"{self.base_url}/api/v1/me/", timeout=10).status_code == 200:
+            self._rest_session = bearer
+            return bearer
+        session = requests.Session()
+        page = session.get(f"{self.base_url}/accounts/login/", timeout=10).text
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        if match is None:
+            raise RuntimeError("no CSRF token on the sign-in page")
+        session.post(
+            f"{self.base_url}/accounts/login/",
+            data={"username": EMAIL, "password": self.password, "csrfmiddlewaretoken": match.group(1)},
+            headers={"Referer": f"{self.base_url}/accounts/login/"},
+            timeout=10,
+        )
+        if session.get(f"{self.base_url}/api/v1/me/", timeout=10).status_code != 200:
+            raise RuntimeError("could not sign in to the REST API")
+        self._rest_session = session
+        return session
+
+    def _rest_count(self, study_uid: str) -> int:
+        response = self._rest().get(f"{self.base_url}/api/v1/tenants/{TENANT}/studies/", timeout=30)
+        response.raise_for_status()
+        for study in response.json()["results"]:
+            if study["study_instance_uid"] == study_uid:
+                return int(study["number_of_instances"])
+        return 0
+
+
+def wait_for_stow(timeout: float, interval: float = 30.0) -> bool:
+    """Whether Palisade's STOW-RS route and create_api_token exist, checking until `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        urls = ROOT / "imaging" / "dicomweb" / "urls.py"
+        has_route = urls.is_file() and "studies" in urls.read_text()
+        if has_route:
+            check = subprocess.run(  # noqa: S603
+                [sys.executable, str(ROOT / "manage.py"), "help", "create_api_token"],
+                cwd=ROOT,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            if check.returncode == 0:
+                return True
+        if time.monotonic() + interval > deadline:
+            return False
+        time.sleep(interval)
