@@ -26,12 +26,12 @@ run: $(VENV)/.installed-run
 	@echo "Palisade on http://127.0.0.1:8000/ (Ctrl-C stops the web server, worker and beat)"
 	$(BIN)/honcho start
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), and
-# SoftHSM2 for the PKCS#11 key provider tests.
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
+# SoftHSM2 for the PKCS#11 key provider tests, and dcmtk (echoscu, storescu) for the DIMSE tests.
 system-deps:
-	@command -v chromium >/dev/null && command -v softhsm2-util >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium softhsm2; \
-	  else echo "Install Debian's chromium and softhsm2 packages (sudo apt-get install chromium softhsm2) for the browser and HSM tests." >&2; exit 1; fi; }
+	@command -v chromium >/dev/null && command -v softhsm2-util >/dev/null && command -v storescu >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium softhsm2 dcmtk; \
+	  else echo "Install Debian's chromium, softhsm2 and dcmtk packages (sudo apt-get install chromium softhsm2 dcmtk) for the browser, HSM and DIMSE tests." >&2; exit 1; fi; }
 
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/pytest

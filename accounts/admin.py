@@ -3,7 +3,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import Membership, User
+from accounts.models import ApiToken, Membership, User
+from accounts.tokens import revoke_token
 from audit.admin import AuditedAdminMixin
 
 
@@ -50,3 +51,23 @@ class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_filter = ["role", "tenant"]
     search_fields = ["user__email", "tenant__slug"]
     autocomplete_fields = ["user", "tenant"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Tokens are issued with `create_api_token` (the plaintext is shown once); here they are revoked."""
+
+    list_display = ["prefix", "user", "tenant", "name", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["tenant"]
+    search_fields = ["prefix", "user__email", "tenant__slug"]
+    readonly_fields = [f.name for f in ApiToken._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            revoke_token(token)
+            self._audit(request, token, "revoke", ["revoked_at"])

@@ -68,3 +68,42 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} at {self.tenant}"
+
+
+class TokenScope(models.TextChoices):
+    """What an API token may be used for; a token carries a subset, all of them by default."""
+
+    DICOMWEB_READ = "dicomweb:read", "DICOMweb reads (QIDO-RS, WADO-RS)"
+    DICOMWEB_WRITE = "dicomweb:write", "DICOMweb stores (STOW-RS)"
+    API_READ = "api:read", "REST API reads"
+
+
+class ApiToken(models.Model):
+    """A bearer token for scripts: one user, one clinic, some scopes, an end date.
+
+    Only the SHA-256 of the token is kept; the plaintext is shown once, when it is issued
+    (accounts.tokens). Rights still come from the user's membership at each request.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
+    prefix = models.CharField(max_length=12, db_index=True, help_text="First characters, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex.")
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"API token {self.prefix}… of {self.user} at {self.tenant}"
+
+    def is_usable_at(self, now) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+    def allows(self, scope: TokenScope) -> bool:
+        return scope in self.scopes

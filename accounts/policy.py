@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Membership, User
 from accounts.roles import Role
-from imaging.models import Study
+from imaging.models import IngestJob, RemoteAE, Study
 from portal.models import Tenant
 
 
@@ -54,6 +54,17 @@ def visible_studies(user: User, tenant: Tenant) -> QuerySet[Study]:
     return studies.none()
 
 
+def visible_ingest_jobs(user: User, tenant: Tenant) -> QuerySet[IngestJob]:
+    """Ingest jobs of `tenant` that `user` may follow: every one for those who follow the clinic's
+    ingestion, else only their own uploads. Call inside the tenant's scope."""
+    jobs = IngestJob.objects.select_related("submitted_by")
+    if can(user, Action.VIEW_INGEST_JOBS, tenant):
+        return jobs.all()
+    if can(user, Action.STORE_INSTANCES, tenant):
+        return jobs.filter(submitted_by=user)
+    return jobs.none()
+
+
 def can(user: User, action: Action, obj: Tenant | Study) -> bool:
     """ENTER_TENANT, STORE_INSTANCES and VIEW_INGEST_JOBS take a tenant; VIEW_STUDY a study."""
     if action == Action.ENTER_TENANT:
@@ -69,3 +80,10 @@ def can(user: User, action: Action, obj: Tenant | Study) -> bool:
             return True
         return member.role == Role.PATIENT and obj.patient.account_id == user.pk
     raise ValueError(f"Unknown action {action!r}")
+
+
+def remote_ae_may_store(remote_ae: RemoteAE) -> bool:
+    """A DIMSE peer of a clinic (imaging.dimse) may send it instances (C-STORE) while its registration
+    is active and allows storing. Read the registration afresh for each store: a change applies to
+    the next instance, not the next association."""
+    return remote_ae.is_active and remote_ae.may_store

@@ -11,8 +11,14 @@ class AuditAction(models.TextChoices):
     QUERY = "query", "Queried studies"
     STORE = "store", "Stored an instance"
     STORE_REJECTED = "store_rejected", "Refused an instance"
+    VIEW_INGEST_JOBS = "view_ingest_jobs", "Viewed ingestion jobs"
     SECURITY_ALERT = "security_alert", "Security alert"
     ADMIN_CHANGE = "admin_change", "Administrative change"
+    API_TOKEN_ISSUED = "api_token_issued", "Issued an API token"
+    STOW_REQUEST = "stow_request", "STOW-RS request"
+    RETRIEVE = "retrieve", "Retrieved instances"
+    ACCESS_DENIED = "access_denied", "Access refused"
+    DIMSE_ASSOCIATION = "dimse_association", "DICOM association"
 
 
 class Outcome(models.TextChoices):

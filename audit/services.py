@@ -28,8 +28,11 @@ def record(
     object_type: str = "",
     object_ids: Iterable[str] = (),
     details: dict | None = None,
+    source_address: str | None = None,
 ) -> AuditEvent:
-    """Write one audit event. Identifiers only: never pass names, birth dates or free text of a patient."""
+    """Write one audit event. Identifiers only: never pass names, birth dates or free text of a patient.
+
+    `source_address` is for events without an HTTP request (a DIMSE peer's IP address)."""
     if request is not None:
         if actor is None and getattr(request, "user", None) is not None and request.user.is_authenticated:
             actor = request.user
@@ -43,7 +46,7 @@ def record(
         actor_role=actor_role,
         object_type=object_type,
         object_ids=list(object_ids),
-        source_address=_source_address(request) if request is not None else None,
+        source_address=_source_address(request) if request is not None else source_address,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:256] if request is not None else "",
         session_ref=_session_ref(request) if request is not None else "",
         details=details or {},

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from imaging.models import Patient, Study
+from audit.admin import AuditedAdminMixin
+from imaging.models import Patient, RemoteAE, Study
 
 
 class ReadOnlyIndexAdmin(admin.ModelAdmin):
@@ -43,3 +44,12 @@ class StudyAdmin(ReadOnlyIndexAdmin):
         "created_at",
     ]
     readonly_fields = fields
+
+
+@admin.register(RemoteAE)
+class RemoteAEAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Each clinic's peer AEs: who may associate with the clinic's AE title (imaging.dimse)."""
+
+    list_display = ["ae_title", "tenant", "host", "port", "tls_subject", "may_store", "is_active"]
+    list_filter = ["tenant", "is_active", "may_store"]
+    search_fields = ["ae_title", "host", "description"]

@@ -34,6 +34,11 @@ class Patient(TenantOwned):
                 fields=["tenant", "patient_id", "issuer_of_patient_id"], name="patient_unique_per_tenant"
             )
         ]
+        # QIDO-RS and C-FIND match on these (imaging.query); Patient ID is led by the constraint's index.
+        indexes = [
+            models.Index(fields=["tenant", "name"], name="patient_tenant_name"),
+            models.Index(fields=["tenant", "birth_date"], name="patient_tenant_birth_date"),
+        ]
 
     def __str__(self) -> str:
         # Identifiers, not names: model strings end up in logs and admin messages.
@@ -60,6 +65,10 @@ class Study(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "study_instance_uid"], name="study_unique_per_tenant")
         ]
+        indexes = [
+            models.Index(fields=["tenant", "study_date", "study_time"], name="study_tenant_date_time"),
+            models.Index(fields=["tenant", "accession_number"], name="study_tenant_accession"),
+        ]
 
     def __str__(self) -> str:
         return self.study_instance_uid
@@ -80,6 +89,11 @@ class Series(TenantOwned):
         ordering = ["series_number", "id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "series_instance_uid"], name="series_unique_per_tenant")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "modality"], name="series_tenant_modality"),
+            # Modalities In Study matches a study by the modalities of its series.
+            models.Index(fields=["study", "modality"], name="series_study_modality"),
         ]
 
     def __str__(self) -> str:
@@ -211,3 +225,4 @@ class SeriesThumbnail(TenantOwned):
 
 
 from imaging.crypto.models import StudyKey, TenantKey  # noqa: E402,F401
+from imaging.dimse.models import RemoteAE  # noqa: E402,F401

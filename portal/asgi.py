@@ -3,4 +3,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from imaging.dicomweb.body_limits import BoundedDicomwebBody  # noqa: E402 (needs configured settings)
+
+application = BoundedDicomwebBody(django_application)

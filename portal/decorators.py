@@ -20,3 +20,22 @@ def tenant_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def tenant_action_required(
+    action: policy.Action,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """As `tenant_member_required`, and the member must also be allowed `action` on the clinic. A member
+    who may not gets 404 as well: a page they cannot use is, to them, a page that does not exist."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @tenant_member_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not policy.can(request.user, action, request.tenant):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

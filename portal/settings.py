@@ -177,6 +177,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The file transport polls its folder; kombu's default of once a second caps ingestion.
+        "polling_interval": 0.05,
     }
     _results_dir = VAR_DIR / "celery-results"
     _results_dir.mkdir(exist_ok=True)
@@ -202,7 +204,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- REST API -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -223,6 +228,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # pydicom quotes element values (names, IDs, dates) in its warnings: PHI must not reach the logs.
+    "loggers": {"pydicom": {"level": "CRITICAL", "propagate": False}},
 }
 
 # --- Keys -----------------------------------------------------------------------------------------------
@@ -252,3 +259,28 @@ PALISADE_MAX_ZIP_ENTRIES = env.int("PALISADE_MAX_ZIP_ENTRIES", default=20_000)
 PALISADE_MAX_ZIP_BYTES = env.int("PALISADE_MAX_ZIP_BYTES", default=20 * 1024**3)
 # Highest uncompressed/compressed ratio of one ZIP entry larger than 8 MiB (ZIP bomb guard).
 PALISADE_MAX_ZIP_RATIO = env.int("PALISADE_MAX_ZIP_RATIO", default=200)
+
+# --- Web uploads (imaging/upload) -----------------------------------------------------------------------
+# Uploaded files are plaintext PHI until received: they are spooled in a private folder under var/, never
+# in the shared temporary directory, and deleted as soon as they are received.
+FILE_UPLOAD_TEMP_DIR = VAR_DIR / "scratch"
+FILE_UPLOAD_TEMP_DIR.mkdir(mode=0o700, exist_ok=True)
+# Request bodies up to this size stay in memory, larger ones go to disk (the upload page's files always
+# go to FILE_UPLOAD_TEMP_DIR, whatever their size): Django's default, stated because uploads rely on it.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Form fields besides files: the upload page sends one relative path, far below this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- STOW-RS request limits (imaging/dicomweb; THREATS.md 9) ----------------------------------------------
+# Most parts (instances) in one STOW-RS request; one more answers 413 and nothing is stored.
+PALISADE_STOW_MAX_PARTS = env.int("PALISADE_STOW_MAX_PARTS", default=10_000)
+# Most bytes in one STOW-RS request body, chunked or not; more answers 413 and nothing is stored.
+PALISADE_STOW_MAX_BYTES = env.int("PALISADE_STOW_MAX_BYTES", default=4 * 1024**3)
+# Longest wait for the next piece of a DICOMweb request body, and for the whole body, in seconds;
+# past either the request answers 408 (enforced under ASGI by imaging.dicomweb.body_limits).
+PALISADE_STOW_BODY_IDLE_SECONDS = env.float("PALISADE_STOW_BODY_IDLE_SECONDS", default=60.0)
+PALISADE_STOW_BODY_SECONDS = env.float("PALISADE_STOW_BODY_SECONDS", default=3600.0)
+
+# --- WADO-RS (imaging/dicomweb/wado_transcode.py) --------------------------------------------------------
+# Largest object converted to Explicit VR Little Endian in memory; larger ones are sent only as stored.
+PALISADE_WADO_TRANSCODE_MAX_BYTES = env.int("PALISADE_WADO_TRANSCODE_MAX_BYTES", default=512 * 1024**2)

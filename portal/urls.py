@@ -12,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", views.clinic_dashboard, name="clinic-dashboard"),
     path("t/<slug:tenant_slug>/studies/<str:study_uid>/", views.study_detail, name="study-detail"),
+    path("t/<slug:tenant_slug>/", include("imaging.upload.urls")),
+    path("dicomweb/<slug:tenant_slug>/", include("imaging.dicomweb.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/me/", api.MeView.as_view(), name="api-me"),
     path("api/v1/tenants/<slug:tenant_slug>/studies/", api.StudyListView.as_view(), name="api-studies"),

@@ -56,6 +56,8 @@ def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             "summary": summary,
             "heartbeat": selectors.latest_worker_heartbeat(),
             "worker_alive": selectors.worker_is_alive(),
+            "may_upload": policy.can(request.user, policy.Action.STORE_INSTANCES, tenant),
+            "may_follow_ingestion": policy.can(request.user, policy.Action.VIEW_INGEST_JOBS, tenant),
         },
     )
 

@@ -98,9 +98,11 @@ def test_the_api_describes_the_user(client, tenant, member_factory):
     }
 
 
-def test_the_api_refuses_anonymous_callers(client, tenant):
-    assert client.get(reverse("api-studies", args=[tenant.slug])).status_code == 403
-    assert client.get(reverse("api-me")).status_code == 403
+def test_the_api_asks_anonymous_callers_to_authenticate(client, tenant):
+    for url in (reverse("api-studies", args=[tenant.slug]), reverse("api-me")):
+        response = client.get(url)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_the_openapi_schema_names_the_api(client):

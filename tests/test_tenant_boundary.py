@@ -1,10 +1,19 @@
 """Anything of another clinic answers 404, exactly as a clinic that does not exist (DESIGN.md, Tenancy)."""
 
+from functools import partial
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.roles import Role
 from tests.factories import StudyFactory
+
+
+def _wado_uids(study, keys: tuple[str, ...]) -> dict:
+    """WADO-RS URL arguments below the study; the values need not exist: the study already must not."""
+    values = {"series_uid": "1.2.3", "instance_uid": "1.2.3.4", "frames": "1", "tag": "7FE00010"}
+    return {"study_uid": study.study_instance_uid, **{key: values[key] for key in keys}}
+
 
 # Every route that carries a tenant, with the extra URL arguments to fill in.
 # A new tenant route with no entry here fails test_every_tenant_route_is_listed.
@@ -12,6 +21,39 @@ TENANT_ROUTES = {
     "clinic-dashboard": lambda study: {},
     "study-detail": lambda study: {"study_uid": study.study_instance_uid},
     "api-studies": lambda study: {},
+    "dicomweb-stow": lambda study: {},
+    "dicomweb-stow-study": lambda study: {"study_uid": study.study_instance_uid},
+    "upload": lambda study: {},
+    "upload-file": lambda study: {},
+    "upload-job-states": lambda study: {},
+    "ingest-jobs": lambda study: {},
+    "dicomweb-qido-study-series": lambda study: {"study_uid": study.study_instance_uid},
+    "dicomweb-qido-series-instances": lambda study: {
+        "study_uid": study.study_instance_uid,
+        "series_uid": "1.2.3",
+    },
+    "dicomweb-qido-study-instances": lambda study: {"study_uid": study.study_instance_uid},
+    "dicomweb-qido-series": lambda study: {},
+    "dicomweb-qido-instances": lambda study: {},
+    **{
+        f"dicomweb-wado-{name}": partial(_wado_uids, keys=keys)
+        for name, keys in {
+            "study-metadata": (),
+            "study-rendered": (),
+            "study-thumbnail": (),
+            "series": ("series_uid",),
+            "series-metadata": ("series_uid",),
+            "series-rendered": ("series_uid",),
+            "series-thumbnail": ("series_uid",),
+            "instance": ("series_uid", "instance_uid"),
+            "instance-metadata": ("series_uid", "instance_uid"),
+            "instance-rendered": ("series_uid", "instance_uid"),
+            "instance-thumbnail": ("series_uid", "instance_uid"),
+            "frames": ("series_uid", "instance_uid", "frames"),
+            "frames-rendered": ("series_uid", "instance_uid", "frames"),
+            "bulkdata": ("series_uid", "instance_uid", "tag"),
+        }.items()
+    },
 }
 
 

@@ -178,15 +178,19 @@ class PlaintextReader(io.RawIOBase):
         return self._position
 
     def readinto(self, buffer) -> int:
-        if self._position >= self.size:
-            return 0
-        index = self._position // self._segment_size
-        plaintext = self._segment(index)
-        offset = self._position - index * self._segment_size
-        count = min(len(buffer), len(plaintext) - offset)
-        buffer[:count] = plaintext[offset : offset + count]
-        self._position += count
-        return count
+        # Fills the buffer across segment boundaries: readers such as pydicom take a short read(n) for
+        # the end of the file.
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view) and self._position < self.size:
+            index = self._position // self._segment_size
+            plaintext = self._segment(index)
+            offset = self._position - index * self._segment_size
+            count = min(len(view) - filled, len(plaintext) - offset)
+            view[filled : filled + count] = plaintext[offset : offset + count]
+            filled += count
+            self._position += count
+        return filled
 
     def _segment(self, index: int) -> bytes:
         if self._cached[0] != index:

@@ -1,0 +1,64 @@
+"""What every DICOMweb view shares: who the caller is, and which clinic's resources they may touch."""
+
+import re
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts import policy
+from accounts.authentication import BearerTokenAuthentication
+
+
+class _FirstRenderer(BaseContentNegotiation):
+    """DICOMweb clients ask for application/dicom+json; errors are plain JSON all the same, instead of
+    a 406 that would hide the real status."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class DicomwebSchema(AutoSchema):
+    """PS3.18 resources carry DICOM (multipart, DICOM JSON, images), not serializer-shaped JSON: the
+    OpenAPI schema lists them as opaque bodies, with an operation id per path and method (one view
+    class serves several resource levels)."""
+
+    def get_operation_id(self) -> str:
+        words = [word for word in re.split(r"[/{}]+", self.path) if word and word != "tenant_slug"]
+        return "_".join([*words, self.method.lower()])
+
+    def get_request_serializer(self):
+        return None
+
+    def get_response_serializers(self):
+        return OpenApiTypes.BINARY
+
+
+class DicomwebView(APIView):
+    """A bearer token or the session cookie; session POSTs need the CSRF token (DRF SessionAuthentication).
+
+    The caller must hold `required_action` on the clinic of the URL, else 404 for every method, as for
+    a clinic that does not exist (DESIGN.md, Tenancy). Anonymous callers get 401 and a Bearer challenge.
+    """
+
+    schema = DicomwebSchema()
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _FirstRenderer
+    required_action: policy.Action
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        tenant = request.tenant
+        if tenant is None or not policy.can(request.user, self.required_action, tenant):
+            raise NotFound

@@ -1,0 +1,88 @@
+"""A time and size budget for DICOMweb request bodies under ASGI (THREATS.md 9).
+
+Django's ASGI handler reads a request body to its end before any middleware or view runs, and neither it
+nor uvicorn bounds how long that takes or how large a chunked body grows (uvicorn's --timeout-keep-alive
+only covers the wait between requests). A chunked body that never ends would hold a worker and fill the
+disk. This ASGI middleware hands Django the body piece by piece and stops it: 408 when the next piece
+does not come within the idle time or the whole body not within the total time, 413 past the size limit.
+Django then sees a disconnect and sends nothing, and this answer goes out instead.
+"""
+
+import asyncio
+import json
+import time
+
+from imaging.dicomweb.limits import StowLimits
+
+DICOMWEB_PATH_PREFIX = "/dicomweb/"
+_DISCONNECT = {"type": "http.disconnect"}
+
+
+class BoundedDicomwebBody:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(DICOMWEB_PATH_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        limits = StowLimits.from_settings()
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limits.max_bytes:
+            await _refuse(send, 413, f"The body is larger than the {limits.max_bytes} bytes allowed.")
+            return
+        body = _BoundedBody(receive, limits)
+        response_started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, body.receive, tracking_send)
+        if body.refusal is not None and not response_started:
+            await _refuse(send, *body.refusal)
+
+
+class _BoundedBody:
+    def __init__(self, receive, limits: StowLimits) -> None:
+        self._receive = receive
+        self._limits = limits
+        self._deadline = time.monotonic() + limits.body_seconds
+        self._received = 0
+        self._complete = False
+        self.refusal: tuple[int, str] | None = None
+
+    async def receive(self) -> dict:
+        if self._complete:
+            # Past the body, Django listens for the client's disconnect while the view runs.
+            return await self._receive()
+        timeout = min(self._limits.body_idle_seconds, self._deadline - time.monotonic())
+        try:
+            message = await asyncio.wait_for(self._receive(), timeout=max(timeout, 0))
+        except TimeoutError:
+            self.refusal = (408, "The request body did not arrive in time.")
+            return _DISCONNECT
+        if message["type"] == "http.request":
+            self._received += len(message.get("body", b""))
+            if self._received > self._limits.max_bytes:
+                self.refusal = (413, f"The body is larger than the {self._limits.max_bytes} bytes allowed.")
+                return _DISCONNECT
+            self._complete = not message.get("more_body", False)
+        return message
+
+
+async def _refuse(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

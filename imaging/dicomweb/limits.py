@@ -1,0 +1,24 @@
+"""Bounds on one STOW-RS request (THREATS.md 9), read from settings at each request."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class StowLimits:
+    max_parts: int
+    max_bytes: int
+    # Under ASGI only (imaging.dicomweb.body_limits): Django's ASGI handler reads the whole body before
+    # any view runs, so a body that never ends must be stopped before it reaches Django.
+    body_idle_seconds: float
+    body_seconds: float
+
+    @classmethod
+    def from_settings(cls) -> "StowLimits":
+        return cls(
+            max_parts=settings.PALISADE_STOW_MAX_PARTS,
+            max_bytes=settings.PALISADE_STOW_MAX_BYTES,
+            body_idle_seconds=settings.PALISADE_STOW_BODY_IDLE_SECONDS,
+            body_seconds=settings.PALISADE_STOW_BODY_SECONDS,
+        )
