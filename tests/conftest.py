@@ -1,10 +1,13 @@
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from imaging.storage import region_storage
 from tests.factories import MembershipFactory, TenantFactory
 from tests.workers import WorkerProcess
 
@@ -34,6 +37,24 @@ def _empty_object_storage():
     """Each test starts with empty region storage (the database is rolled back; the files are not)."""
     yield
     shutil.rmtree(Path(settings.VAR_DIR) / "storage", ignore_errors=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path, settings):
+    """Region eu-1 on a 256 KiB tmpfs, so that the disk really fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=True)
+    settings.PALISADE_STORAGE = {
+        **settings.PALISADE_STORAGE,
+        "eu-1": {"jurisdiction": "EU", "location": str(mount_point)},
+    }
+    region_storage.cache_clear()
+    yield mount_point
+    region_storage.cache_clear()
+    subprocess.run(["umount", str(mount_point)], check=True)
 
 
 @pytest.fixture

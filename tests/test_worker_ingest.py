@@ -14,7 +14,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from imaging.models import IngestJob, Instance, SeriesThumbnail, StoredObject, Study
-from imaging.storage import region_storage
 from imaging.tasks import requeue_stalled_ingest_jobs
 from portal.tenancy import tenant_scope
 from tests.conftest import ROOT, database_url
@@ -177,24 +176,6 @@ def test_an_upload_while_the_broker_is_down_is_delayed_not_lost(
 
     assert wait_until_nothing_is_queued(tenant) == {IngestJob.State.STORED: 20}
     assert_stored_once(tenant, 20)
-
-
-@pytest.fixture
-def tiny_disk(tmp_path, settings):
-    """Region eu-1 on a 256 KiB tmpfs, so that the disk really fills up."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], check=True)
-    settings.PALISADE_STORAGE = {
-        **settings.PALISADE_STORAGE,
-        "eu-1": {"jurisdiction": "EU", "location": str(mount_point)},
-    }
-    region_storage.cache_clear()
-    yield mount_point
-    region_storage.cache_clear()
-    subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def test_a_full_disk_fails_the_import_and_leaves_nothing_half_written(tiny_disk, tenant, tmp_path):
