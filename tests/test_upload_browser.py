@@ -4,14 +4,12 @@ Data is made in fixtures set up before `chromium_page`: Playwright's sync API ru
 in the test's thread, where Django refuses ORM calls.
 """
 
-import errno
 import zipfile
 
 import pytest
 from playwright.sync_api import expect
 
 from accounts.roles import Role
-from imaging.ingest import receive
 from imaging.upload.views import STORAGE_FULL_MESSAGE
 from tests.factories import MembershipFactory, TenantFactory
 from tests.ingest.samples import SAMPLES
@@ -111,14 +109,10 @@ def test_a_folder_with_a_zip_lists_every_member_with_its_verdict(
 
 
 def test_a_file_too_large_or_a_full_disk_is_told_on_its_row(
-    live_server, technologist, settings, monkeypatch, chromium_page
+    live_server, technologist, settings, tiny_disk, chromium_page
 ):
     settings.PALISADE_MAX_OBJECT_BYTES = settings.PALISADE_MAX_ZIP_BYTES = 20_000
-
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(receive, "encrypt_stream", disk_full)
+    (tiny_disk / "ballast").write_bytes(bytes(250 * 1024))  # too little room left for MR_small
     page = chromium_page
     sign_in(page, live_server, technologist)
     page.goto(f"{live_server.url}/t/alpha/upload/")
