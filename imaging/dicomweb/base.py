@@ -1,6 +1,7 @@
 """What every DICOMweb view shares: who the caller is, and which clinic's resources they may touch."""
 
 import re
+from typing import NoReturn
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -12,8 +13,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+import audit
 from accounts import policy
 from accounts.authentication import BearerTokenAuthentication
+from audit.models import AuditAction, Outcome
 
 
 class _FirstRenderer(BaseContentNegotiation):
@@ -58,7 +61,23 @@ class DicomwebView(APIView):
     required_action: policy.Action
 
     def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
+        try:
+            super().initial(request, *args, **kwargs)
+        except NotFound:
+            # A token of another clinic is refused while authenticating (accounts.authentication).
+            self.refuse(request, kwargs)
         tenant = request.tenant
         if tenant is None or not policy.can(request.user, self.required_action, tenant):
-            raise NotFound
+            self.refuse(request, kwargs)
+
+    def refuse(self, request: Request, url_kwargs: dict) -> NoReturn:
+        """Audit the refusal (identifiers only), then answer the 404 of a clinic that does not exist."""
+        audit.record(
+            AuditAction.ACCESS_DENIED,
+            request=request,
+            outcome=Outcome.FAILURE,
+            object_type="tenant",
+            object_ids=[value for key, value in sorted(url_kwargs.items()) if key.endswith("_uid")],
+            details={"route": request.resolver_match.url_name, "method": request.method},
+        )
+        raise NotFound

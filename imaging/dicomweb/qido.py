@@ -13,7 +13,7 @@ from rest_framework.request import Request
 
 import audit
 from accounts import policy
-from audit.models import AuditAction, Outcome
+from audit.models import AuditAction
 from imaging.dicomweb.base import DicomwebView
 from imaging.dicomweb.qido_json import search_results
 from imaging.dicomweb.qido_params import parse_query
@@ -43,19 +43,6 @@ _SCHEMA = {
 class QidoView(DicomwebView):
     required_action = policy.Action.ENTER_TENANT
     level: Level
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        try:
-            super().initial(request, *args, **kwargs)
-        except exceptions.NotFound:
-            audit.record(
-                AuditAction.ACCESS_DENIED,
-                request=request,
-                outcome=Outcome.FAILURE,
-                object_type="tenant",
-                details={"route": request.resolver_match.url_name, "method": request.method},
-            )
-            raise
 
     def get(
         self, request: Request, tenant_slug: str, study_uid: str | None = None, series_uid: str | None = None

@@ -7,6 +7,7 @@ RETRIEVE before its first byte is sent, so that a client hanging up mid-stream l
 """
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -41,13 +42,10 @@ class WadoView(DicomwebView):
 
     required_action = policy.Action.ENTER_TENANT
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        try:
-            super().initial(request, *args, **kwargs)
-        except NotFound:
-            if request.user.is_authenticated and request.method in ("GET", "HEAD"):
-                self.deny(request, "not_member", kwargs)
-            raise
+    def refuse(self, request: Request, url_kwargs: dict) -> NoReturn:
+        if request.method in ("GET", "HEAD"):
+            self.deny(request, "not_member", url_kwargs)
+        super().refuse(request, url_kwargs)
 
     def target(self, request: Request, level: str, **uids: str) -> Target:
         """The study (series, instance) named by `uids`, else 404 after auditing the refusal."""

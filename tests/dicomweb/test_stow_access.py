@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, TokenScope
 from accounts.roles import Role
 from accounts.tokens import issue_token, revoke_token
+from audit.models import AuditAction, AuditEvent, Outcome
 from imaging.models import IngestJob
 from portal.tenancy import tenant_scope
 from tests.dicomweb.stow import post, related_body, sample, stow_url
@@ -36,6 +37,14 @@ def test_a_token_of_another_clinic_gets_the_same_404_as_a_missing_clinic(client,
     assert other.status_code == missing.status_code == 404
     assert other.content == missing.content
     assert nothing_stored(other_tenant)
+
+
+def test_a_refused_store_is_audited_as_access_denied(client, tenant, other_tenant, token):
+    post(client, stow_url("bravo", "2.25.42"), BODY, token=token)
+
+    event = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED)
+    assert (event.tenant, event.outcome, event.object_ids) == (other_tenant, Outcome.FAILURE, ["2.25.42"])
+    assert event.details == {"route": "dicomweb-stow-study", "method": "POST"}
 
 
 def test_a_session_member_of_another_clinic_gets_404(client, other_tenant, storer):
