@@ -1,4 +1,4 @@
-"""A time and size budget for DICOMweb request bodies under ASGI (THREATS.md 9).
+"""A time and size budget for DICOMweb and upload request bodies under ASGI (THREATS.md 9).
 
 Django's ASGI handler reads a request body to its end before any middleware or view runs, and neither it
 nor uvicorn bounds how long that takes or how large a chunked body grows (uvicorn's --timeout-keep-alive
@@ -10,11 +10,17 @@ Django then sees a disconnect and sends nothing, and this answer goes out instea
 
 import asyncio
 import json
+import re
 import time
+from dataclasses import replace
 
 from imaging.dicomweb.limits import StowLimits
+from imaging.ingest.limits import IngestLimits
+from imaging.upload.services import MULTIPART_OVERHEAD_BYTES, max_upload_bytes
 
 DICOMWEB_PATH_PREFIX = "/dicomweb/"
+# The upload page's file endpoint (imaging/upload/urls.py): the same time bounds, its own size bound.
+UPLOAD_FILE_PATH = re.compile(r"^/t/[^/]+/upload/files/$")
 _DISCONNECT = {"type": "http.disconnect"}
 
 
@@ -23,10 +29,10 @@ class BoundedDicomwebBody:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(DICOMWEB_PATH_PREFIX):
+        limits = _limits_for(scope["path"]) if scope["type"] == "http" else None
+        if limits is None:
             await self.app(scope, receive, send)
             return
-        limits = StowLimits.from_settings()
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limits.max_bytes:
             await _refuse(send, 413, f"The body is larger than the {limits.max_bytes} bytes allowed.")
@@ -42,6 +48,15 @@ class BoundedDicomwebBody:
         await self.app(scope, body.receive, tracking_send)
         if body.refusal is not None and not response_started:
             await _refuse(send, *body.refusal)
+
+
+def _limits_for(path: str) -> StowLimits | None:
+    if path.startswith(DICOMWEB_PATH_PREFIX):
+        return StowLimits.from_settings()
+    if UPLOAD_FILE_PATH.match(path):
+        upload_bytes = max_upload_bytes(IngestLimits.from_settings()) + MULTIPART_OVERHEAD_BYTES
+        return replace(StowLimits.from_settings(), max_bytes=upload_bytes)
+    return None
 
 
 class _BoundedBody:

@@ -1,5 +1,6 @@
-"""STOW-RS through uvicorn and Django's ASGI handler, as `make run` serves it: chunked request bodies
-arrive whole, and a chunked body that never ends, or grows too large, is stopped (THREATS.md 9)."""
+"""STOW-RS and the upload page through uvicorn and Django's ASGI handler, as `make run` serves them:
+chunked request bodies arrive whole, and a body that never ends, or grows too large, is stopped
+(THREATS.md 9)."""
 
 import io
 import logging
@@ -160,5 +161,25 @@ def test_a_chunked_body_past_the_size_limit_is_413(uvicorn_url, tenant, asgi_tok
         status = _status_of(sock)
 
     assert status == 413
+    with tenant_scope(tenant):
+        assert not IngestJob.objects.exists()
+
+
+def test_an_upload_body_that_never_ends_is_408_after_the_idle_time(uvicorn_url, tenant):
+    port = int(uvicorn_url.rsplit(":", 1)[1])
+    request = (
+        b"POST /t/alpha/upload/files/ HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=IDLE_SECONDS * 10) as sock:
+        sock.sendall(request + _chunk(b"--x\r\n" + b"y" * 100))
+        started = time.monotonic()
+
+        status = _status_of(sock)
+
+    assert status == 408
+    assert IDLE_SECONDS <= time.monotonic() - started < IDLE_SECONDS * 5
     with tenant_scope(tenant):
         assert not IngestJob.objects.exists()
