@@ -13,6 +13,21 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 
 
+class ManagedServer:
+    """`with Server(...) as server:` starts it and always stops it, even when starting fails half-way."""
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

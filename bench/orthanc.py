@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import requests
-from common import LOOPBACK, free_port, stop_process, tail, wait_until
+from common import LOOPBACK, ManagedServer, free_port, stop_process, tail, wait_until
 
 ORTHANC_BINARY = "Orthanc"
 DICOMWEB_PLUGIN_CANDIDATES = (
@@ -56,7 +56,7 @@ def orthanc_version() -> str:
         return "unknown"
 
 
-class OrthancServer:
+class OrthancServer(ManagedServer):
     """`with OrthancServer() as orthanc:` starts Orthanc, waits until it answers, stops it at the end."""
 
     name = "Orthanc"
@@ -153,14 +153,3 @@ class OrthancServer:
             return 0
         response.raise_for_status()
         return len(response.json())
-
-    def __enter__(self) -> "OrthancServer":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from common import LOOPBACK, free_port, stop_process, tail, wait_until
+from common import LOOPBACK, ManagedServer, free_port, stop_process, tail, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90.0
@@ -52,7 +52,7 @@ _SCRUBBED_ENV = (
 )
 
 
-class PalisadeServer:
+class PalisadeServer(ManagedServer):
     """`with PalisadeServer() as palisade:` prepares a clinic and an API token, starts the web server
     and the worker, and stops them (and drops the bench database) at the end."""
 
@@ -224,17 +224,6 @@ class PalisadeServer:
         self._drop_database()
         if not self.keep_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> "PalisadeServer":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # The driver's interface ------------------------------------------------------------------------
 

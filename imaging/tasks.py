@@ -44,6 +44,7 @@ def requeue_stalled_ingest_jobs(older_than_seconds: float | None = None) -> int:
     indexing does nothing for a job that is no longer queued."""
     older_than = STALLED_AFTER if older_than_seconds is None else timedelta(seconds=older_than_seconds)
     cutoff = timezone.now() - older_than
+    # The sweeper looks after every clinic's outbox; indexing itself then runs in each job's own scope.
     with all_tenants_scope():
         stalled = list(
             IngestJob.objects.filter(state=IngestJob.State.QUEUED, updated_at__lt=cutoff)

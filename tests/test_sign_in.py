@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.core import mail
 from django.core.management import call_command
@@ -11,7 +13,7 @@ from portal.management.commands.seed_demo import DEMO_DOMAIN, demo_password
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", stdout=io.StringIO())
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)

@@ -1,7 +1,6 @@
 """Ingestion with real worker processes: concurrency, a killed worker, a dead broker, a full disk."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -129,7 +128,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs the redis-server binary")
 def test_an_upload_while_the_broker_is_down_is_delayed_not_lost(
     worker_factory, private_redis, tenant, tmp_path
 ):

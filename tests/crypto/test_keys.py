@@ -152,6 +152,7 @@ def test_rotation_is_all_or_nothing(tenant, monkeypatch):
     study = StudyFactory(tenant=tenant)
     store_blob(study, b"x")
 
+    # The HSM becomes unreachable half-way through a rotation: a fault no test can cause for real.
     def broken_unwrap(row):
         raise KeyManagementError("The master key is unavailable.")
 
