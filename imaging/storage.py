@@ -9,7 +9,7 @@ import errno
 import os
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -24,6 +24,13 @@ from portal import regions
 
 # fsync releases the GIL; several in flight let the disk merge them (a group commit).
 _FSYNC_THREADS = 8
+
+
+@cache
+def _fsync_pool(pid: int) -> ThreadPoolExecutor:
+    # One pool per process (keyed by pid: a pool's threads do not survive a worker's fork), kept for
+    # the process's life rather than started for every batch.
+    return ThreadPoolExecutor(max_workers=_FSYNC_THREADS, thread_name_prefix="fsync")
 
 
 class StorageFull(OSError):
@@ -45,10 +52,11 @@ def region_storage(region: str) -> Storage:
 class DurableBatch:
     """Objects written together and made durable together.
 
-    Each object goes to a partial file beside its final name; leaving the `with` block cleanly
-    fsyncs them all, renames them into place and fsyncs their folders, so the cost of durability is
-    paid once per batch rather than once per object. On any failure every partial file is removed
-    and nothing becomes visible. Storages without local paths (S3) get each object on exit.
+    Each object goes to a partial file beside its final name, whose fsync starts as soon as the
+    object is written, so the disk works while the next object is parsed and encrypted. Leaving the
+    `with` block cleanly waits for those fsyncs, renames the objects into place and fsyncs their
+    folders: nothing is visible before all of it is durable. On any failure every partial file is
+    removed and nothing becomes visible. Storages without local paths (S3) get each object on exit.
     """
 
     def __init__(self, region: str) -> None:
@@ -56,6 +64,7 @@ class DurableBatch:
         self._storage = region_storage(region)
         self._root = Path(self._storage.location) if isinstance(self._storage, FileSystemStorage) else None
         self._pending: list[tuple[str, Path | BinaryIO]] = []
+        self._fsyncs: list[Future] = []
 
     def __enter__(self) -> "DurableBatch":
         return self
@@ -75,6 +84,7 @@ class DurableBatch:
             self._pending.append((name, Path(partial)))
             with os.fdopen(fd, "wb") as sink:
                 yield sink
+            self._fsyncs.append(_fsync_pool(os.getpid()).submit(_fsync_path, Path(partial)))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
@@ -94,16 +104,22 @@ class DurableBatch:
                 self._storage.save(name, File(sink))
                 sink.close()
             return
-        partials = [partial for _, partial in self._pending]
-        with ThreadPoolExecutor(max_workers=_FSYNC_THREADS) as pool:
-            list(pool.map(_fsync_path, partials))
+        for fsync in self._take_fsyncs():
+            fsync.result()
         for name, partial in self._pending:
             os.replace(partial, self._root / name)
-        for folder in {(self._root / name).parent for name, _ in self._pending}:
-            _fsync_path(folder)
+        folders = {(self._root / name).parent for name, _ in self._pending}
+        list(_fsync_pool(os.getpid()).map(_fsync_path, folders))
         self._pending = []
 
+    def _take_fsyncs(self) -> list[Future]:
+        fsyncs, self._fsyncs = self._fsyncs, []
+        wait(fsyncs)
+        return fsyncs
+
     def _discard(self) -> None:
+        # Let the fsyncs in flight end before their files go: an error of theirs no longer matters.
+        self._take_fsyncs()
         for _, pending in self._pending:
             if isinstance(pending, Path):
                 pending.unlink(missing_ok=True)

@@ -167,7 +167,9 @@ PALISADE_REGION = env.str("PALISADE_REGION", default=next(iter(PALISADE_STORAGE)
 # --- Celery ---------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's server-less transport: messages are files in one folder shared by producer and worker.
+    # kombu's server-less transport: messages are files in one folder shared by producer and worker,
+    # each written whole before it can be seen (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
