@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format system-deps bench bench-deps clean
+.PHONY: run test lint format system-deps bench bench-deps clean viewer
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
+# The OHIF viewer at /viewer/: npm @ohif/app's prebuilt dist/ (version and integrity pinned in
+# imaging/viewer/release.py), rewritten for /viewer/ (docs/viewer.md). Needs npm and its registry, once.
+VIEWER_DIR ?= $(or $(PALISADE_VIEWER_DIR),$(CURDIR)/var/viewer)
+$(VIEWER_DIR)/palisade-viewer.json: imaging/viewer/release.py imaging/viewer/install.py | $(VENV)/.installed-run
+	PALISADE_VIEWER_DIR=$(VIEWER_DIR) $(BIN)/python manage.py install_viewer --force
+
+viewer: $(VIEWER_DIR)/palisade-viewer.json
+
 # Plain HTTP on loopback, so the HTTPS-only cookie and redirect settings are switched off here alone.
 run: export PALISADE_HTTPS ?= false
-run: $(VENV)/.installed-run
+run: export PALISADE_VIEWER_DIR := $(VIEWER_DIR)
+run: $(VENV)/.installed-run viewer
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
@@ -33,7 +42,8 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium softhsm2 dcmtk; \
 	  else echo "Install Debian's chromium, softhsm2 and dcmtk packages (sudo apt-get install chromium softhsm2 dcmtk) for the browser, HSM and DIMSE tests." >&2; exit 1; fi; }
 
-test: $(VENV)/.installed-test system-deps
+test: export PALISADE_VIEWER_DIR := $(VIEWER_DIR)
+test: $(VENV)/.installed-test system-deps viewer
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
@@ -44,9 +54,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# End-to-end ingest next to Orthanc on this machine (bench/README.md). Debian's orthanc is installed when
-# run as root; the service the package may start is stopped, the bench starts its own on free ports.
+# End-to-end ingest, then C-STORE, QIDO-RS and WADO-RS, next to Orthanc on this machine (bench/README.md).
+# Debian's orthanc is installed when run as root; the service the package may start is stopped, the bench
+# starts its own on free ports.
 BENCH_ARGS ?= --repeat 3
+BENCH_DICOM_ARGS ?=
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'
 	touch $@ $(VENV)/.installed-run
@@ -59,6 +71,7 @@ bench-deps:
 
 bench: $(VENV)/.installed-bench bench-deps
 	$(BIN)/python bench/run_ingest.py $(BENCH_ARGS)
+	$(BIN)/python bench/run_dicom.py $(BENCH_DICOM_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -1,11 +1,21 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.http import HttpRequest, HttpResponse
 
-from accounts.models import ApiToken, Membership, User
+import audit
+from accounts.lockout import failed_attempts, failure_limit, unlock
+from accounts.mfa import selectors as mfa_selectors
+from accounts.mfa import services as mfa_services
+from accounts.models import ApiToken, Membership, SecurityPolicy, SessionEndReason, User, UserSession
+from accounts.roles import Role
+from accounts.sessions.admin import UserSessionAdmin
+from accounts.sessions.services import end_sessions_after_password_set
 from accounts.tokens import revoke_token
 from audit.admin import AuditedAdminMixin
+from audit.models import AuditAction
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -39,10 +49,59 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         (None, {"fields": ["email", "password"]}),
         ("Person", {"fields": ["full_name"]}),
         ("Platform rights", {"fields": ["is_active", "is_staff", "is_superuser"]}),
+        ("Sign-in", {"fields": ["sign_in_lockout", "second_factors"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+    readonly_fields = ["sign_in_lockout", "second_factors"]
     filter_horizontal: list[str] = []
+    actions = ["unlock_sign_in", "reset_second_factors"]
+
+    @admin.display(description="Lockout")
+    def sign_in_lockout(self, user: User) -> str:
+        if user.pk is None:
+            return "-"
+        failures = failed_attempts(user)
+        if failures >= failure_limit():
+            return f"Locked after {failures} failed sign-ins: select the user in the list, “Unlock sign-in”."
+        return f"Not locked ({failures} recent failed sign-ins)." if failures else "Not locked."
+
+    @admin.display(description="Second factors")
+    def second_factors(self, user: User) -> str:
+        if user.pk is None:
+            return "-"
+        kinds = [mfa_selectors.device_kind(device).label for device in mfa_selectors.second_factors(user)]
+        return ", ".join(kinds) if kinds else "None."
+
+    @admin.action(description="Reset second factors (MFA) of the selected users")
+    def reset_second_factors(self, request: HttpRequest, queryset) -> None:
+        # For a user who lost their phone and backup codes: every device goes, the user's verified
+        # sessions end, and their next sign-in asks them to enrol again if their clinics require MFA.
+        for user in queryset:
+            mfa_services.reset_second_factors(user, request=request)
+        messages.success(request, f"Second factors reset for {queryset.count()} user(s).")
+
+    @admin.action(description="Unlock sign-in of the selected users")
+    def unlock_sign_in(self, request: HttpRequest, queryset) -> None:
+        for user in queryset:
+            unlock(user, request=request, by="platform_admin")
+        messages.success(request, f"Sign-in unlocked for {queryset.count()} user(s).")
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        # A redirect after a POST is Django's sign of a saved password.
+        if request.method == "POST" and response.status_code == 302:
+            audit.record(
+                AuditAction.PASSWORD_CHANGED,
+                request=request,
+                actor_role="platform_operator",
+                object_type="user",
+                object_ids=[str(unquote(id))],
+                details={"by": "platform_admin"},
+            )
+            changed = User.objects.get(pk=unquote(id))
+            end_sessions_after_password_set(request, changed, SessionEndReason.PASSWORD_CHANGED)
+        return response
 
 
 @admin.register(Membership)
@@ -71,3 +130,51 @@ class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
         for token in queryset:
             revoke_token(token)
             self._audit(request, token, "revoke", ["revoked_at"])
+
+
+class SecurityPolicyForm(forms.ModelForm):
+    mfa_required_roles = forms.MultipleChoiceField(
+        label="Roles that must use MFA",
+        choices=Role.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Members with these roles must sign in with a second factor. Patients are optional.",
+    )
+
+    class Meta:
+        model = SecurityPolicy
+        fields = [
+            "tenant",
+            "password_history",
+            "password_max_age_days",
+            "idle_timeout_minutes",
+            "absolute_lifetime_hours",
+            "mfa_required_roles",
+        ]
+
+
+@admin.register(SecurityPolicy)
+class SecurityPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Each clinic's authentication rules; a member of several clinics gets the strictest of each rule."""
+
+    form = SecurityPolicyForm
+    list_display = [
+        "tenant",
+        "password_history",
+        "password_max_age_days",
+        "idle_timeout_minutes",
+        "absolute_lifetime_hours",
+        "updated_at",
+    ]
+    search_fields = ["tenant__name", "tenant__slug"]
+    autocomplete_fields = ["tenant"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return ["tenant"] if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A clinic always has a policy: deleting one would only bring the defaults back unannounced.
+        return False
+
+
+admin.site.register(UserSession, UserSessionAdmin)

@@ -87,3 +87,30 @@ def remote_ae_may_store(remote_ae: RemoteAE) -> bool:
     is active and allows storing. Read the registration afresh for each store: a change applies to
     the next instance, not the next association."""
     return remote_ae.is_active and remote_ae.may_store
+
+
+def remote_ae_may_query(remote_ae: RemoteAE) -> bool:
+    """A DIMSE peer may search its clinic's index (C-FIND) while its registration is active and allows
+    querying. Read the registration afresh for each request, as for storing."""
+    return remote_ae.is_active and remote_ae.may_query
+
+
+def remote_ae_may_retrieve(remote_ae: RemoteAE) -> bool:
+    """A DIMSE peer may have its clinic's instances sent to itself (C-GET) or to a destination
+    (C-MOVE) while its registration is active and allows retrieving."""
+    return remote_ae.is_active and remote_ae.may_retrieve
+
+
+def remote_ae_visible_studies(remote_ae: RemoteAE) -> QuerySet[Study]:
+    """Studies of its clinic that a DIMSE peer may find or retrieve, once allowed to query or retrieve:
+    every one, as for the clinic's own staff (a PACS or workstation of the clinic). Call inside the
+    clinic's scope."""
+    studies = Study.objects.select_related("patient")
+    return studies.all() if remote_ae.is_active else studies.none()
+
+
+def may_be_move_destination(remote_ae: RemoteAE) -> bool:
+    """Where C-MOVE may send a clinic's instances: only to a peer the clinic registered, active, with
+    the address and port of its listener. The requester names the destination, so nothing it says
+    about a destination's address is ever used."""
+    return remote_ae.is_active and bool(remote_ae.host) and remote_ae.port is not None

@@ -6,3 +6,15 @@ def record(*args, **kwargs):
     from audit.services import record as _record
 
     return _record(*args, **kwargs)
+
+
+def event(*args, **kwargs):
+    from audit.services import event as _event
+
+    return _event(*args, **kwargs)
+
+
+def record_all(*args, **kwargs):
+    from audit.services import record_all as _record_all
+
+    return _record_all(*args, **kwargs)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AuditAction, AuditEvent
+from audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from audit.services import record
 
 
@@ -34,11 +34,8 @@ def _tenant_of(obj):
     return obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["occurred_at", "action", "outcome", "tenant", "actor", "actor_role", "source_address"]
-    list_filter = ["action", "outcome", "tenant"]
-    date_hierarchy = "occurred_at"
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """The audit trail is append-only: the admin shows it and changes nothing."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -48,3 +45,26 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "occurred_at",
+        "action",
+        "outcome",
+        "tenant",
+        "actor",
+        "actor_role",
+        "source_address",
+        "sequence",
+    ]
+    list_filter = ["action", "outcome", "tenant"]
+    date_hierarchy = "occurred_at"
+    readonly_fields = ["chain", "sequence", "previous_hash", "hash"]
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_ReadOnlyAdmin):
+    list_display = ["chain", "sequence", "signed_at", "hash"]
+    list_filter = ["chain"]

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AuditAction(models.TextChoices):
@@ -19,6 +20,21 @@ class AuditAction(models.TextChoices):
     RETRIEVE = "retrieve", "Retrieved instances"
     ACCESS_DENIED = "access_denied", "Access refused"
     DIMSE_ASSOCIATION = "dimse_association", "DICOM association"
+    SIGN_IN_LOCKED_OUT = "sign_in_locked_out", "Sign-in locked after failures"
+    SIGN_IN_UNLOCKED = "sign_in_unlocked", "Unlocked sign-in"
+    PASSWORD_CHANGED = "password_changed", "Changed a password"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested", "Asked for a password reset"
+    PASSWORD_RESET = "password_reset", "Set a password by reset e-mail"
+    SESSION_REVOKED = "session_revoked", "Ended a session"
+    SESSIONS_REVOKED_ALL = "sessions_revoked_all", "Ended all other sessions"
+    SESSION_EXPIRED = "session_expired", "Session timed out"
+    SESSIONS_ENDED = "sessions_ended", "Ended a user's sessions"
+    MFA_ENROLLED = "mfa_enrolled", "Set up a second factor"
+    MFA_REMOVED = "mfa_removed", "Removed a second factor"
+    MFA_RESET = "mfa_reset", "Reset a user's second factors"
+    MFA_VERIFIED = "mfa_verified", "Passed the second factor"
+    MFA_FAILED = "mfa_failed", "Failed the second factor"
+    MFA_BACKUP_CODE_USED = "mfa_backup_code_used", "Used a backup code"
 
 
 class Outcome(models.TextChoices):
@@ -29,7 +45,8 @@ class Outcome(models.TextChoices):
 class AuditEvent(models.Model):
     """One audited action. Carries identifiers (UIDs, internal IDs), never PHI values."""
 
-    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by audit.chain before the hash is computed (auto_now_add would set it after).
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
     tenant = models.ForeignKey(
         "portal.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -47,10 +64,52 @@ class AuditEvent(models.Model):
         max_length=64, blank=True, help_text="SHA-256 of the session key: links events without storing it."
     )
     details = models.JSONField(default=dict, blank=True)
+    # Tamper evidence (audit/chain.py): one hash chain per tenant, and one for events of no tenant,
+    # numbered from 1 without gaps; each hash covers the event's content and the previous hash.
+    chain = models.CharField(max_length=40, editable=False)
+    sequence = models.PositiveBigIntegerField(editable=False)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["tenant", "occurred_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "sequence"], name="audit_event_chain_sequence_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} ({self.outcome}) at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of each chain. Its row lock serialises the writers of one chain (audit.chain)."""
+
+    chain = models.CharField(max_length=40, primary_key=True)
+    sequence = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="")
+
+    def __str__(self) -> str:
+        return f"{self.chain} at {self.sequence}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement that a chain had reached `sequence` with `hash` (audit.checkpoints).
+
+    The signing key lives outside the database, so cutting events off the end of a chain, which
+    leaves an intact shorter chain, is still found: the chain no longer reaches a signed checkpoint.
+    """
+
+    chain = models.CharField(max_length=40)
+    sequence = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    public_key = models.CharField(max_length=64, help_text="Ed25519 public key, hex.")
+    signature = models.CharField(max_length=128, help_text="Ed25519 signature, hex.")
+
+    class Meta:
+        ordering = ["chain", "-sequence"]
+        indexes = [models.Index(fields=["chain", "sequence"])]
+
+    def __str__(self) -> str:
+        return f"{self.chain} checkpoint at {self.sequence}"

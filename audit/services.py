@@ -3,6 +3,7 @@ from collections.abc import Iterable
 
 from django.http import HttpRequest
 
+from audit.chain import append, append_all
 from audit.models import AuditAction, AuditEvent, Outcome
 
 
@@ -17,7 +18,17 @@ def _session_ref(request: HttpRequest) -> str:
     return hashlib.sha256(key.encode()).hexdigest() if key else ""
 
 
-def record(
+def record(action: AuditAction, **kwargs) -> AuditEvent:
+    """Write one audit event (see `event` for the arguments) as the newest link of its chain."""
+    return append(event(action, **kwargs))
+
+
+def record_all(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Write events built by `event`, all of one tenant, in order, under one lock of their chain."""
+    return append_all(events)
+
+
+def event(
     action: AuditAction,
     *,
     request: HttpRequest | None = None,
@@ -30,7 +41,8 @@ def record(
     details: dict | None = None,
     source_address: str | None = None,
 ) -> AuditEvent:
-    """Write one audit event. Identifiers only: never pass names, birth dates or free text of a patient.
+    """An audit event, not yet written. Identifiers only: never pass names, birth dates or free text
+    of a patient.
 
     `source_address` is for events without an HTTP request (a DIMSE peer's IP address)."""
     if request is not None:
@@ -38,7 +50,7 @@ def record(
             actor = request.user
         if tenant is None:
             tenant = getattr(request, "tenant", None)
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         outcome=outcome,
         tenant=tenant,

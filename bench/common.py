@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmark servers: free loopback ports, bounded waits, process memory."""
+"""Helpers shared by the benchmarks: free loopback ports, bounded waits, process memory, the machine."""
 
 import contextlib
+import math
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -9,8 +11,27 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
+
+import requests
 
 LOOPBACK = "127.0.0.1"
+# The AE title the bench's storescu calls from; both servers register it for 127.0.0.1.
+CALLING_AE = "BENCHSCU"
+
+
+class DicomServer(Protocol):
+    """What the DICOM benchmarks use of a server, Palisade's or Orthanc's."""
+
+    name: str
+    base_url: str
+    dicomweb_url: str
+    dicom_port: int | None
+    called_ae: str
+
+    def session(self) -> requests.Session: ...
+
+    def visible_instances(self, session: requests.Session, study_uid: str) -> int: ...
 
 
 class ManagedServer:
@@ -33,6 +54,13 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on the loopback port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((LOOPBACK, port)) == 0
 
 
 def wait_until(description: str, check: Callable[[], object], timeout: float, interval: float = 0.2):
@@ -155,3 +183,26 @@ class MemorySampler:
     @property
     def processes(self) -> int:
         return len(self._hwm)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (`fraction` 0.95 for p95): a value that was actually measured."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def machine() -> str:
+    def first(path: str, prefix: str) -> str:
+        with open(path) as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith(prefix)), "")
+
+    mem_gib = int(first("/proc/meminfo", "MemTotal").split()[0]) / 1024**2
+    cpu = first("/proc/cpuinfo", "model name") or platform.processor()
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem_gib:.1f} GiB RAM, {platform.platform()}"
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    """A GitHub-flavoured Markdown table; the first column is left-aligned, the others right."""
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,10 +1,13 @@
 """Debian's Orthanc with its DICOMweb plugin, started for one benchmark run and stopped after it.
 
 The configuration is generated into a temporary folder: HTTP on a free port answering loopback
-clients only (`RemoteAccessAllowed: false`), the DICOM listener off, HTTP Basic authentication on
-with one registered user, storage and index (Orthanc's default SQLite) in the folder, the DICOMweb
-plugin under `/dicom-web/`. Everything else keeps Orthanc's defaults, so the comparison is with the
-server as a clinic would install it (`apt-get install orthanc orthanc-dicomweb`).
+clients only (`RemoteAccessAllowed: false`), HTTP Basic authentication on with one registered user,
+storage and index (Orthanc's default SQLite) in the folder, the DICOMweb plugin under `/dicom-web/`.
+The DICOM listener is off unless `dicom=True`: then it listens on a free port (on every interface:
+Orthanc 1.10 has no bind-address setting) and takes C-STORE and C-ECHO from one registered modality
+only, the bench's calling AE title from 127.0.0.1, as Palisade's listener does. Everything else keeps
+Orthanc's defaults, so the comparison is with the server as a clinic would install it
+(`apt-get install orthanc orthanc-dicomweb`); `options` overrides configuration keys for experiments.
 """
 
 import json
@@ -15,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import requests
-from common import LOOPBACK, ManagedServer, free_port, stop_process, tail, wait_until
+from common import CALLING_AE, LOOPBACK, ManagedServer, free_port, port_open, stop_process, tail, wait_until
 
 ORTHANC_BINARY = "Orthanc"
 DICOMWEB_PLUGIN_CANDIDATES = (
@@ -24,6 +27,7 @@ DICOMWEB_PLUGIN_CANDIDATES = (
 )
 START_TIMEOUT = 60.0
 USER = "bench"
+CALLED_AE = "ORTHANC"
 
 
 def dicomweb_plugin_path() -> Path:
@@ -61,12 +65,15 @@ class OrthancServer(ManagedServer):
 
     name = "Orthanc"
 
-    def __init__(self, keep_dir: bool = False):
+    def __init__(self, keep_dir: bool = False, dicom: bool = False, options: dict | None = None):
         if shutil.which(ORTHANC_BINARY) is None:
             raise SystemExit("Orthanc is not installed: apt-get install orthanc orthanc-dicomweb dcmtk")
         self.keep_dir = keep_dir
+        self.options = options or {}
         self.password = secrets.token_urlsafe(18)
         self.port = free_port()
+        self.dicom_port = free_port() if dicom else None
+        self.called_ae = CALLED_AE
         self.base_url = f"http://{LOOPBACK}:{self.port}"
         self.dicomweb_url = f"{self.base_url}/dicom-web"
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
@@ -75,7 +82,7 @@ class OrthancServer(ManagedServer):
 
     def config(self) -> dict:
         storage = self.workdir / "storage"
-        return {
+        config = {
             "Name": "BenchOrthanc",
             "StorageDirectory": str(storage),
             "IndexDirectory": str(storage),
@@ -93,6 +100,18 @@ class OrthancServer(ManagedServer):
             "SaveJobs": False,
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False, "Ssl": False},
         }
+        if self.dicom_port is not None:
+            config |= {
+                "DicomServerEnabled": True,
+                "DicomAet": CALLED_AE,
+                "DicomPort": self.dicom_port,
+                "DicomAlwaysAllowEcho": False,
+                "DicomAlwaysAllowStore": False,
+                "DicomCheckModalityHost": True,
+                # Port 104 is never called: the bench's storescu only sends.
+                "DicomModalities": {"bench": {"AET": CALLING_AE, "Host": LOOPBACK, "Port": 104}},
+            }
+        return config | self.options
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -123,6 +142,8 @@ class OrthancServer(ManagedServer):
                 return False
 
         wait_until("Orthanc answers on its HTTP port", answers, START_TIMEOUT)
+        if self.dicom_port is not None:
+            wait_until("Orthanc's DICOM port accepts", lambda: port_open(self.dicom_port), START_TIMEOUT)
         # Authentication must be on: an anonymous request is refused.
         if requests.get(f"{self.base_url}/system", timeout=5).status_code != 401:
             raise RuntimeError("Orthanc answered an anonymous request: authentication is off")

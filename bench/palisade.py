@@ -10,9 +10,11 @@ default, kombu's file transport under var/.
 
 Processes, as in the Procfile: `uvicorn portal.asgi:application` on a free loopback port and
 `celery -A portal worker --concurrency=2` (the machine has 2 cores; the web process parses and
-encrypts, the two worker processes index). Beat is not started: it only runs the sweeper and a
-heartbeat, which no ingest waits for. Encryption is always on in Palisade (envelope encryption with
-the file master key, the embedded default); there is no switch to turn it off.
+encrypts, the two worker processes index); with `dimse=True` also `manage.py dicom_scp` on a free
+loopback port, with the bench's calling AE title registered for 127.0.0.1. Beat is not started: it
+only runs the sweeper and a heartbeat, which no ingest waits for. Encryption is always on in Palisade
+(envelope encryption with the file master key, the embedded default); there is no switch to turn it
+off.
 """
 
 import os
@@ -27,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from common import LOOPBACK, ManagedServer, free_port, stop_process, tail, wait_until
+from common import CALLING_AE, LOOPBACK, ManagedServer, free_port, port_open, stop_process, tail, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90.0
@@ -65,6 +67,7 @@ class PalisadeServer(ManagedServer):
         worker_concurrency: int = 2,
         web_workers: int = 1,
         keep_dir: bool = False,
+        dimse: bool = False,
     ):
         self.database_url = database_url
         self.broker_url = broker_url
@@ -79,8 +82,12 @@ class PalisadeServer(ManagedServer):
         self.var_dir = self.workdir / "var"
         self.password = "Bench-" + secrets.token_urlsafe(18)
         self.token = ""
+        self.dicom_port = free_port() if dimse else None
+        # The called AE title names the clinic: Tenant.ae_title, the slug upper-cased (docs/dimse.md).
+        self.called_ae = TENANT.upper()
         self.web: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
+        self.dimse: subprocess.Popen | None = None
         self._bench_db_url: str | None = None
         self._visibility_mode: str | None = None
         self._rest_session: requests.Session | None = None
@@ -107,17 +114,21 @@ class PalisadeServer(ManagedServer):
         return env
 
     def manage(self, *args: str) -> str:
+        return self.run_python(ROOT / "manage.py", *args)
+
+    def run_python(self, script: Path, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
+        """Run a Python script in Palisade's environment (its var dir and database); return its output."""
         result = subprocess.run(  # noqa: S603
-            [sys.executable, str(ROOT / "manage.py"), *args],
+            [sys.executable, str(script), *args],
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
             text=True,
-            timeout=COMMAND_TIMEOUT,
+            timeout=timeout,
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}")
+            raise RuntimeError(f"{script.name} {args[0]} failed:\n{result.stdout}{result.stderr}")
         return result.stdout
 
     def _create_database(self) -> None:
@@ -159,6 +170,8 @@ class PalisadeServer(ManagedServer):
         if not output:
             raise RuntimeError("create_api_token printed no token")
         self.token = output[-1].strip()
+        if self.dicom_port is not None:
+            self.manage("register_ae", TENANT, CALLING_AE, "--host", LOOPBACK)
 
     def start(self) -> None:
         self.prepare()
@@ -202,6 +215,25 @@ class PalisadeServer(ManagedServer):
             return bool(re.search(r"celery@\S+ ready\.", (self.workdir / "worker.log").read_text()))
 
         wait_until("the Celery worker is ready", worker_ready, START_TIMEOUT)
+        if self.dicom_port is not None:
+            self.dimse = self._spawn(
+                "dimse",
+                [
+                    sys.executable,
+                    str(ROOT / "manage.py"),
+                    "dicom_scp",
+                    "--host",
+                    LOOPBACK,
+                    "--port",
+                    str(self.dicom_port),
+                ],
+            )
+
+            def listening() -> bool:
+                self._check_alive()
+                return port_open(self.dicom_port)
+
+            wait_until("Palisade's DICOM listener accepts", listening, START_TIMEOUT)
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         with (self.workdir / f"{name}.log").open("wb") as log:
@@ -210,15 +242,15 @@ class PalisadeServer(ManagedServer):
             )
 
     def _check_alive(self) -> None:
-        for name, process in (("web", self.web), ("worker", self.worker)):
+        for name, process in (("web", self.web), ("worker", self.worker), ("dimse", self.dimse)):
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f"Palisade {name} exited:\n{tail(self.workdir / f'{name}.log')}")
 
     def pids(self) -> list[int]:
-        return [p.pid for p in (self.web, self.worker) if p is not None and p.poll() is None]
+        return [p.pid for p in (self.web, self.worker, self.dimse) if p is not None and p.poll() is None]
 
     def stop(self) -> None:
-        for process in (self.web, self.worker):
+        for process in (self.web, self.worker, self.dimse):
             if process is not None:
                 stop_process(process)
         self._drop_database()

@@ -19,9 +19,6 @@ The table shows the median of the repeats; `--json FILE` keeps every run.
 
 import argparse
 import datetime
-import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,11 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pydicom
-import requests
+import runner
 import synthetic
 from common import MemorySampler, wait_until
 from dicomweb_client import DICOMwebClient
-from orthanc import OrthancServer, orthanc_version
+from orthanc import OrthancServer
 from palisade import PalisadeServer, wait_for_stow
 
 WARMUP_SEED = "palisade-bench-warmup"
@@ -133,16 +130,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    def first(path: str, prefix: str) -> str:
-        with open(path) as info:
-            return next((line.split(":", 1)[1].strip() for line in info if line.startswith(prefix)), "")
-
-    mem_gib = int(first("/proc/meminfo", "MemTotal").split()[0]) / 1024**2
-    cpu = first("/proc/cpuinfo", "model name") or platform.processor()
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem_gib:.1f} GiB RAM, {platform.platform()}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=synthetic.DEFAULT_INSTANCES)
@@ -152,25 +139,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per system; the table shows medians")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between visibility checks")
     parser.add_argument("--timeout", type=float, default=600.0, help="longest wait for visibility, s")
-    parser.add_argument("--systems", default="palisade,orthanc", help="comma-separated: palisade,orthanc")
-    parser.add_argument("--database-url", help="PostgreSQL for Palisade (a fresh database is made on it)")
-    parser.add_argument("--broker-url", help="Celery broker for Palisade, e.g. redis://127.0.0.1:6379/0")
-    parser.add_argument("--worker-concurrency", type=int, default=2, help="Palisade Celery processes")
-    parser.add_argument("--web-workers", type=int, default=1, help="Palisade uvicorn processes")
     parser.add_argument("--no-warmup", action="store_true")
     parser.add_argument(
         "--wait-for-palisade", type=float, default=0, help="seconds to wait for the STOW-RS route to exist"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the servers' temporary folders")
-    parser.add_argument("--json", type=Path, help="write every run and the medians to this file")
+    runner.add_system_arguments(parser)
     args = parser.parse_args()
     if args.repeat < 1 or args.batch < 1 or args.concurrency < 1:
         parser.error("--repeat, --batch and --concurrency must be at least 1")
 
-    systems = [s.strip().lower() for s in args.systems.split(",") if s.strip()]
-    unknown = set(systems) - {"palisade", "orthanc"}
-    if unknown:
-        parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    systems = runner.selected_systems(parser, args)
     if "palisade" in systems and not wait_for_stow(args.wait_for_palisade):
         print(
             "Palisade's STOW-RS route (imaging/dicomweb/urls.py) or create_api_token is missing: "
@@ -182,20 +160,10 @@ def main() -> int:
         return 1
 
     factories = {
-        "palisade": lambda: PalisadeServer(
-            database_url=args.database_url,
-            broker_url=args.broker_url,
-            worker_concurrency=args.worker_concurrency,
-            web_workers=args.web_workers,
-            keep_dir=args.keep,
-        ),
+        "palisade": lambda: PalisadeServer(**runner.palisade_options(args)),
         "orthanc": lambda: OrthancServer(keep_dir=args.keep),
     }
-    print(f"machine: {machine()}")
-    print(
-        f"orthanc: {orthanc_version()}; palisade database: {args.database_url or 'embedded SQLite'}, "
-        f"broker: {args.broker_url or 'embedded file transport'}"
-    )
+    runner.print_setup(args)
     runs: dict[str, list[dict]] = {name: [] for name in systems}
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         files = synthetic.generate(Path(data_dir) / "study", args.instances, args.series)
@@ -222,24 +190,9 @@ def main() -> int:
     print()
     print(f"End-to-end ingest, median of {args.repeat} ({datetime.date.today().isoformat()}):")
     print(table(rows))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "args": vars(args) | {"json": str(args.json)},
-                    "runs": runs,
-                    "medians": rows,
-                    "machine": machine(),
-                },
-                indent=2,
-                default=str,
-            )
-        )
+    runner.write_json(args, {"runs": runs, "medians": rows})
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except requests.HTTPError as exc:
-        sys.exit(f"HTTP error: {exc} {exc.response.text[:500] if exc.response is not None else ''}")
+    runner.run_main(main)

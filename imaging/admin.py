@@ -48,8 +48,19 @@ class StudyAdmin(ReadOnlyIndexAdmin):
 
 @admin.register(RemoteAE)
 class RemoteAEAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    """Each clinic's peer AEs: who may associate with the clinic's AE title (imaging.dimse)."""
+    """Each clinic's peer AEs: who may associate with the clinic's AE title, what each may do there, and
+    the C-MOVE destinations (imaging.dimse)."""
 
-    list_display = ["ae_title", "tenant", "host", "port", "tls_subject", "may_store", "is_active"]
-    list_filter = ["tenant", "is_active", "may_store"]
+    list_display = [
+        "ae_title",
+        "tenant",
+        "host",
+        "port",
+        "tls_subject",
+        "may_store",
+        "may_query",
+        "may_retrieve",
+        "is_active",
+    ]
+    list_filter = ["tenant", "is_active", "may_store", "may_query", "may_retrieve"]
     search_fields = ["ae_title", "host", "description"]

@@ -3,6 +3,8 @@
 The reference table of every setting lives in docs/settings.md.
 """
 
+import datetime
+import ipaddress
 import json
 import secrets
 from pathlib import Path
@@ -40,8 +42,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Before "audit": axes' sign-in receivers run before the audit trail's (audit.signals).
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "portal",
     "accounts",
+    # After django-otp's apps, whose device admins it takes out of the platform admin (accounts/mfa/admin.py).
+    "accounts.mfa",
     "audit",
     "imaging",
 ]
@@ -53,9 +62,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Puts on request.user the device that verified the session's second factor (user.is_verified()).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Ends timed-out and revoked sessions before anything else looks at the user (accounts/sessions).
+    "accounts.sessions.middleware.SessionControlMiddleware",
+    # Before the password's expiry: a password alone reaches nothing but the second factor, not even
+    # the password change.
+    "accounts.mfa.middleware.SecondFactorMiddleware",
+    "accounts.middleware.PasswordExpiryMiddleware",
     "portal.tenancy.TenantScopeMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -72,6 +91,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.sessions.context_processors.session_expiry",
             ],
         },
     },
@@ -103,9 +123,77 @@ PASSWORD_HASHERS = [
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "accounts.passwords.BreachedPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.PasswordHistoryValidator"},
 ]
+# Sign-in throttling and lockout (accounts/lockout.py, docs/authentication.md). The first backend refuses
+# a locked-out name before any password is checked; ModelBackend checks passwords, and hashes once for
+# an unknown e-mail too, so that its answer takes as long as for a known one.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Axes locks on the failure that reaches the limit: with 11, ten wrong passwords in a row are refused
+# as wrong and the eleventh locks the name (answered 429), as does every attempt after it.
+AXES_FAILURE_LIMIT = env.int("PALISADE_LOCKOUT_FAILURE_LIMIT", default=11)
+# Groups of what is counted together: "username+ip_address" (default) locks a name from one address,
+# so a stranger cannot lock a clinician out from elsewhere; "username,ip_address" locks a name from
+# everywhere and an address for every name.
+AXES_LOCKOUT_PARAMETERS = [
+    group.split("+") if "+" in group else group
+    for group in env.list("PALISADE_LOCKOUT_PARAMETERS", default=["username+ip_address"])
+]
+_lockout_minutes = env.int("PALISADE_LOCKOUT_COOLOFF_MINUTES", default=30)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
+# The cool-off runs from the locking failure; attempts refused during it do not restart it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.axes_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Successful sign-ins are in the audit trail; axes' own log of them would keep plain e-mail addresses.
+AXES_DISABLE_ACCESS_LOG = True
+# Unlocking is the audited "Unlock sign-in" action on users in the platform admin, not axes' admin.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
+# --- Second factor (accounts/mfa; docs/authentication.md, "Second factor") ------------------------------
+# Who must use one is each clinic's SecurityPolicy.mfa_required_roles (every staff role by default).
+OTP_TOTP_ISSUER = env.str("PALISADE_TOTP_ISSUER", default="Palisade")
+# Wrong codes are throttled per device, doubling the wait after each: 1 s, 2 s, 4 s, ... (django-otp).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# The platform admin never shows a TOTP secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+
+def _default_webauthn_rp_id(hosts: list[str]) -> str:
+    """The first host name the portal answers to: a passkey belongs to a domain, never to an IP address."""
+    for host in hosts:
+        name = host.lstrip(".")
+        if name in ("", "*"):
+            continue
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name
+    return "localhost"
+
+
+# Passkeys (django-otp-webauthn) are bound to the relying party ID, a domain: changing it later orphans
+# every registered passkey. The browser's origin must be one of the allowed origins.
+OTP_WEBAUTHN_RP_ID = env.str("PALISADE_WEBAUTHN_RP_ID", default=_default_webauthn_rp_id(ALLOWED_HOSTS))
+OTP_WEBAUTHN_RP_NAME = env.str("PALISADE_WEBAUTHN_RP_NAME", default="Palisade")
+# `make run` serves http://localhost:8000; browsers treat localhost as secure, WebAuthn included.
+_default_webauthn_origin = (
+    "http://localhost:8000" if OTP_WEBAUTHN_RP_ID == "localhost" else f"https://{OTP_WEBAUTHN_RP_ID}"
+)
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list("PALISADE_WEBAUTHN_ORIGINS", default=[_default_webauthn_origin])
+# A passkey is a second factor after the password, not a way to sign in without one.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 # --- Transport security ---------------------------------------------------------------------------------
 # On by default whenever DEBUG is off. `make run` turns it off explicitly because it serves plain
@@ -129,6 +217,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_HTTPONLY = True
+# Idle and absolute session timeouts come from the clinics' security policies (accounts/sessions); pages
+# warn this many seconds before the idle one ends a session.
+PALISADE_SESSION_WARNING_SECONDS = env.int("PALISADE_SESSION_WARNING_SECONDS", default=120)
 
 # --- Internationalisation and static files ---------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -142,6 +233,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# The OHIF viewer served at /viewer/ (imaging/viewer; docs/viewer.md): `manage.py install_viewer` puts
+# npm @ohif/app's prebuilt dist/, rewritten for /viewer/, here.
+PALISADE_VIEWER_DIR = Path(env.str("PALISADE_VIEWER_DIR", default=str(VAR_DIR / "viewer"))).resolve()
 
 # --- E-mail ---------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
@@ -202,6 +296,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_worker_heartbeat", "schedule": 30.0},
     "ingest-sweeper": {"task": "imaging.tasks.requeue_stalled_ingest_jobs", "schedule": 60.0},
+    "audit-checkpoints": {"task": "audit.tasks.sign_audit_checkpoints", "schedule": 24 * 3600.0},
 }
 
 # --- REST API -------------------------------------------------------------------------------------------
@@ -231,7 +326,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # pydicom quotes element values (names, IDs, dates) in its warnings: PHI must not reach the logs.
-    "loggers": {"pydicom": {"level": "CRITICAL", "propagate": False}},
+    "loggers": {
+        "pydicom": {"level": "CRITICAL", "propagate": False},
+        # Axes reports each failure at WARNING (names and addresses masked); the audit trail has the detail.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Keys -----------------------------------------------------------------------------------------------
@@ -240,6 +339,11 @@ LOGGING = {
 PALISADE_KEY_PROVIDER = env.str("PALISADE_KEY_PROVIDER", default="file")
 PALISADE_MASTER_KEY_FILE = Path(
     env.str("PALISADE_MASTER_KEY_FILE", default=str(VAR_DIR / "keys" / "master.key"))
+)
+# Signs the daily checkpoints of the audit chains (audit/checkpoints.py). Keep it outside the database,
+# and in production on another volume than the database's backups.
+PALISADE_AUDIT_SIGNING_KEY_FILE = Path(
+    env.str("PALISADE_AUDIT_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "audit-signing.key"))
 )
 PALISADE_PKCS11_LIBRARY = env.str("PALISADE_PKCS11_LIBRARY", default="")
 PALISADE_PKCS11_TOKEN = env.str("PALISADE_PKCS11_TOKEN", default="")

@@ -39,6 +39,24 @@ def _empty_object_storage():
     shutil.rmtree(Path(settings.VAR_DIR) / "storage", ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _force_login_includes_the_second_factor(monkeypatch):
+    """`client.force_login(user)` stands for a finished sign-in, second factor included: without one,
+    every member of staff would be held at the enrolment page (accounts/mfa). The second factor itself
+    is tested through its pages, signing in with the forms (tests/test_mfa.py, tests/test_mfa_browser.py)."""
+    from django.test.client import ClientMixin
+
+    from tests.mfa import verify_client_session
+
+    force_login = ClientMixin.force_login
+
+    def force_login_with_second_factor(self, user, backend=None):
+        force_login(self, user, backend)
+        verify_client_session(self, user)
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login_with_second_factor)
+
+
 @pytest.fixture
 def tiny_disk(tmp_path, settings):
     """Region eu-1 on a 256 KiB tmpfs, so that the disk really fills up."""

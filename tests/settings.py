@@ -15,6 +15,8 @@ os.environ.setdefault("PALISADE_TEST_RUN", _RUN)
 os.environ.setdefault(
     "PALISADE_VAR_DIR", tempfile.mkdtemp(prefix=f"{os.environ['PALISADE_TEST_RUN']}-", dir=_RUNS_DIR)
 )
+# The OHIF viewer is installed once per checkout by `make test` (the Makefile's viewer step), not per run.
+os.environ.setdefault("PALISADE_VIEWER_DIR", str(_RUNS_DIR.parent / "viewer"))
 # The test client and the live server speak plain HTTP.
 os.environ.setdefault("PALISADE_HTTPS", "false")
 os.environ.setdefault("PALISADE_TASK_QUEUE", f"palisade-test-{os.environ['PALISADE_TEST_RUN']}")
@@ -23,6 +25,9 @@ from portal.settings import *  # noqa: E402, F403
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_palisade_{os.environ['PALISADE_TEST_RUN']}"}  # noqa: F405
+    # The suite empties the database between transactional tests with TRUNCATE, which the audit tables'
+    # triggers refuse unless the session says so (audit/migrations/0007_hash_chain.py).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c palisade.audit_truncate=allowed"  # noqa: F405
 
 # Argon2 is deliberately slow and the suite creates many users; that the product hashes with Argon2
 # is tested in tests/test_deploy_settings.py against the product settings.

@@ -8,6 +8,7 @@ import pytest
 
 from accounts.roles import Role
 from tests.factories import MembershipFactory, StudyFactory, TenantFactory
+from tests.mfa import enter_code_in_browser, give_authenticator_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,7 +19,9 @@ PASSWORD = "correct horse battery"
 def radiologist(transactional_db):
     tenant = TenantFactory(slug="alpha", name="Alpha Imaging")
     StudyFactory(tenant=tenant, description="CT CHEST", modalities_in_study="CT")
-    return MembershipFactory(tenant=tenant, role=Role.RADIOLOGIST).user
+    user = MembershipFactory(tenant=tenant, role=Role.RADIOLOGIST).user
+    give_authenticator_app(user)  # staff sign in with a second factor (tests/test_mfa_browser.py)
+    return user
 
 
 def test_a_radiologist_signs_in_sees_the_clinic_and_signs_out(
@@ -31,6 +34,7 @@ def test_a_radiologist_signs_in_sees_the_clinic_and_signs_out(
     page.fill("input[name=username]", radiologist.email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    enter_code_in_browser(page)
 
     page.wait_for_url(f"{live_server.url}/t/alpha/")
     assert page.inner_text("[data-testid=dashboard-role]") == "Radiologist"

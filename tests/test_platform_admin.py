@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+import audit
 from accounts.roles import Role
 from audit.models import AuditAction, AuditEvent
 from portal.models import Tenant
@@ -81,7 +82,7 @@ def test_clinic_staff_and_plain_staff_cannot_enter_the_platform_admin(client, te
 
 
 def test_the_audit_trail_cannot_be_edited_in_the_admin(operator, client):
-    event = AuditEvent.objects.create(action=AuditAction.SIGN_IN)
+    event = audit.record(AuditAction.SIGN_IN)
 
     assert (
         client.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code

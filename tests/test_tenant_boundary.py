@@ -27,6 +27,9 @@ TENANT_ROUTES = {
     "upload-file": lambda study: {},
     "upload-job-states": lambda study: {},
     "ingest-jobs": lambda study: {},
+    "viewer": lambda study: {},
+    "viewer-config": lambda study: {},
+    "viewer-route": lambda study: {"route": "viewer"},
     "dicomweb-qido-study-series": lambda study: {"study_uid": study.study_instance_uid},
     "dicomweb-qido-series-instances": lambda study: {
         "study_uid": study.study_instance_uid,
@@ -138,3 +141,25 @@ def test_an_inactive_clinic_is_404_for_its_own_members(tenant, member_factory, c
     tenant.save()
 
     assert client.get(reverse("clinic-dashboard", args=[tenant.slug])).status_code == 404
+
+
+def test_a_dimse_peer_of_clinic_a_finds_nothing_of_clinic_b_at_any_level(tenant, other_tenant):
+    # The query layer behind C-FIND, C-GET and C-MOVE (imaging.dimse); tests/dimse drives it with dcmtk.
+    from accounts.policy import remote_ae_visible_studies
+    from imaging.dimse.services import register_remote_ae
+    from imaging.query import AnyOf, Level, QueryCriteria, SingleValue, search
+    from imaging.query.attributes import PATIENT_ID, STUDY_INSTANCE_UID
+    from portal.tenancy import tenant_scope
+
+    study = StudyFactory(tenant=other_tenant)
+    pacs = register_remote_ae(tenant, "PACS", may_query=True, may_retrieve=True)
+    matches = {
+        PATIENT_ID: SingleValue(study.patient.patient_id),
+        STUDY_INSTANCE_UID: AnyOf((study.study_instance_uid,)),
+    }
+
+    with tenant_scope(tenant):
+        for level in Level:
+            of_level = {tag: m for tag, m in matches.items() if level > Level.PATIENT or tag == PATIENT_ID}
+            criteria = QueryCriteria(level, of_level, frozenset({PATIENT_ID}))
+            assert search(remote_ae_visible_studies(pacs), criteria).rows == []

@@ -13,6 +13,7 @@ from accounts.roles import Role
 from imaging.upload.views import STORAGE_FULL_MESSAGE
 from tests.factories import MembershipFactory, TenantFactory
 from tests.ingest.samples import SAMPLES
+from tests.mfa import enter_code_in_browser, give_authenticator_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +24,9 @@ TRUNCATED_REASON = "The Pixel Data element is longer than the bytes left in the 
 @pytest.fixture
 def technologist(transactional_db):
     tenant = TenantFactory(slug="alpha", name="Alpha Imaging")
-    return MembershipFactory(tenant=tenant, role=Role.TECHNOLOGIST).user
+    user = MembershipFactory(tenant=tenant, role=Role.TECHNOLOGIST).user
+    give_authenticator_app(user)  # staff sign in with a second factor (tests/test_mfa_browser.py)
+    return user
 
 
 def sign_in(page, live_server, user) -> None:
@@ -31,6 +34,7 @@ def sign_in(page, live_server, user) -> None:
     page.fill("input[name=username]", user.email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    enter_code_in_browser(page)
     page.wait_for_url(f"{live_server.url}/t/alpha/")
 
 

@@ -44,15 +44,19 @@ def object_data_key(stored: StoredObject) -> bytes:
     return open_for_study(stored.instance.series.study, bytes(stored.wrapped_key), stored.pk)
 
 
-def wrap_for_study(stored: StoredObject, study: Study) -> None:
-    """Re-wrap the object's data key by its study's key (creating it) and drop the tenant wrapping."""
-    stored.wrapped_key = seal_for_study(study, object_data_key(stored), stored.pk)
+def wrap_for_study(stored: StoredObject, study: Study, *, study_key: bytes | None = None) -> None:
+    """Re-wrap the object's data key by its study's key (creating it) and drop the tenant wrapping.
+    A batch of one study passes the study's key, looked up once."""
+    stored.wrapped_key = seal_for_study(study, object_data_key(stored), stored.pk, study_key=study_key)
     stored.wrapping_tenant_key = None
 
 
-def seal_for_study(study: Study, data_key: bytes, object_id: uuid.UUID) -> bytes:
+def seal_for_study(
+    study: Study, data_key: bytes, object_id: uuid.UUID, *, study_key: bytes | None = None
+) -> bytes:
     """Wrap the data key of an object of `study` (an instance, a thumbnail) by the study's key."""
-    return _seal(study_data_key(study), data_key, _aad(study.tenant_id, object_id, b"S", study.pk))
+    study_key = study_key or study_data_key(study)
+    return _seal(study_key, data_key, _aad(study.tenant_id, object_id, b"S", study.pk))
 
 
 def open_for_study(study: Study, wrapped: bytes, object_id: uuid.UUID) -> bytes:

@@ -5,12 +5,9 @@ keeps a key file under var/keys/; a hospital plugs in its hardware security modu
 which case the master key is generated inside the token and never leaves it.
 """
 
-import contextlib
 import functools
 import hashlib
 import os
-import stat
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +20,8 @@ from django.dispatch import receiver
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, NoSuchToken, PKCS11Error
 from pkcs11.mechanisms import GCMParams
+
+from imaging.crypto.key_files import KeyFileError, load_or_create_key_file
 
 MASTER_KEY_BYTES = 32
 
@@ -67,34 +66,10 @@ class FileMasterKeyProvider:
 
 
 def _load_or_create_key_file(path: Path) -> bytes:
-    if not path.exists():
-        _create_key_file(path)
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyManagementError(
-            f"Master key file {path} is open to other users (mode {stat.S_IMODE(mode):o}); chmod 600 it."
-        )
-    key = path.read_bytes()
-    if len(key) != MASTER_KEY_BYTES:
-        raise KeyManagementError(f"Master key file {path} does not hold a {MASTER_KEY_BYTES}-byte key.")
-    return key
-
-
-def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # Written to a private temporary file and linked into place: the link fails if another process
-    # created the key first (we then use theirs), and no process ever reads a half-written key.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".master-key-")  # mode 0600
     try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(os.urandom(MASTER_KEY_BYTES))
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # If another process won the race, its key is the master key and ours is discarded.
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp_name, path)
-    finally:
-        os.unlink(tmp_name)
+        return load_or_create_key_file(path, MASTER_KEY_BYTES, "Master key")
+    except KeyFileError as exc:
+        raise KeyManagementError(str(exc)) from None
 
 
 class Pkcs11MasterKeyProvider:

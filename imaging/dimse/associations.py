@@ -69,6 +69,32 @@ class Peer:
     remote_ae_id: int
     request: AssociationRequest
 
+    def registration(self) -> RemoteAE | None:
+        """The peer's registration as it is now, for a decision on one request: a change applies to the
+        next request, not the next association. Call inside the clinic's scope."""
+        return RemoteAE.objects.filter(pk=self.remote_ae_id).first()
+
+    def audit(
+        self,
+        action: AuditAction,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        object_type: str = "",
+        object_ids: list[str] | tuple[str, ...] = (),
+        details: dict | None = None,
+    ) -> None:
+        """One audit event of a DIMSE request of this peer: identifiers and AE titles, never values."""
+        audit.record(
+            action,
+            tenant=self.tenant,
+            actor_role="remote_ae",
+            outcome=outcome,
+            object_type=object_type,
+            object_ids=object_ids,
+            details={"calling_ae": self.request.calling_ae_title, **(details or {})},
+            source_address=self.request.address or None,
+        )
+
 
 class AssociationRefused(Exception):
     def __init__(self, refusal: Refusal) -> None:

@@ -19,8 +19,8 @@ def parse_tls_subject(value: str) -> x509.Name:
 
 
 class RemoteAE(TenantOwned):
-    """A peer AE of one clinic: who may open an association to the clinic's AE title, and where
-    C-MOVE sends to.
+    """A peer AE of one clinic: who may open an association to the clinic's AE title, what it may do
+    there, and where C-MOVE sends to (an active registration with `host` and `port`).
 
     An association is accepted only when its calling AE title is registered here for the clinic the
     called AE title names, and, for each of `host` and `tls_subject` that is set, when the source IP
@@ -49,6 +49,15 @@ class RemoteAE(TenantOwned):
     )
     may_store = models.BooleanField(
         default=True, help_text="May send instances (C-STORE); when off, C-STORE is refused with 0x0124."
+    )
+    # Off unless granted: reading the clinic's index and images is more than a modality needs.
+    may_query = models.BooleanField(
+        default=False,
+        help_text="May search the clinic's studies (C-FIND); when off, C-FIND is refused with 0x0124.",
+    )
+    may_retrieve = models.BooleanField(
+        default=False,
+        help_text="May retrieve the clinic's instances (C-GET, C-MOVE); when off, refused with 0x0124.",
     )
     description = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)

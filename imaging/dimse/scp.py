@@ -1,8 +1,9 @@
 """The DICOM listener (PS3.7 DIMSE over PS3.8 associations): one pynetdicom AE for every clinic.
 
 The called AE title of each association picks the clinic (imaging.dimse.associations); the handlers
-(imaging.dimse.handlers) store through the same ingest pipeline as STOW-RS. Verification (C-ECHO,
-PS3.4 Annex A) is answered by pynetdicom's default handler once an association is admitted.
+(imaging.dimse.handlers) store through the same ingest pipeline as STOW-RS and search the same index
+as QIDO-RS. Verification (C-ECHO, PS3.4 Annex A) is answered by pynetdicom's default handler once an
+association is admitted.
 """
 
 import shutil
@@ -16,12 +17,15 @@ from django.conf import settings
 from django.db import connections
 from pydicom.uid import UID, AllTransferSyntaxes
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 import audit
 from audit.models import AuditAction, Outcome
 from imaging.dimse import handlers
+from imaging.dimse.identifiers import MODELS
+from imaging.dimse.sending import send_stored_instances
 
 # Associations served at once; one more is rejected as transient "local-limit-exceeded" (PS3.8 9.3.4).
 MAX_ASSOCIATIONS = 32
@@ -40,15 +44,30 @@ TRANSFER_SYNTAXES = [
 ]
 
 
+class ListenerAE(AE):
+    """The listener's AE. pynetdicom's C-MOVE SCP opens the association to the destination with
+    `associate`, passing on what the C-MOVE handler yielded: that association is made to send the
+    stored objects byte for byte (imaging.dimse.sending)."""
+
+    def associate(self, *args, move_originator: str = "", **kwargs) -> Association:
+        assoc = super().associate(*args, **kwargs)
+        send_stored_instances(assoc, move_originator)
+        return assoc
+
+
 def build_ae() -> AE:
-    ae = AE(ae_title="PALISADE")
+    ae = ListenerAE(ae_title="PALISADE")
     ae.maximum_associations = MAX_ASSOCIATIONS
     ae.maximum_pdu_size = MAX_PDU_BYTES
     ae.add_supported_context(Verification)
     # Every Storage SOP Class of PS3.4 Annex B, in every transfer syntax above: the parse boundary, not
-    # the negotiation, decides what is refused, and says why in the C-STORE status.
+    # the negotiation, decides what is refused, and says why in the C-STORE status. A C-GET peer
+    # proposes to take the Storage SCP role (PS3.4 C.4.3, PS3.7 D.3.3.4): accepted, as is the usual one.
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+    # Query/Retrieve, Patient Root and Study Root (PS3.4 C.6.1, C.6.2): C-FIND, C-GET, C-MOVE.
+    for sop_class in MODELS:
+        ae.add_supported_context(sop_class)
     return ae
 
 
@@ -57,6 +76,9 @@ EVENT_HANDLERS = [
     (evt.EVT_RELEASED, handlers.handle_association_end),
     (evt.EVT_ABORTED, handlers.handle_association_end),
     (evt.EVT_C_STORE, handlers.handle_store),
+    (evt.EVT_C_FIND, handlers.handle_find),
+    (evt.EVT_C_GET, handlers.handle_get),
+    (evt.EVT_C_MOVE, handlers.handle_move),
 ]
 
 
@@ -101,7 +123,7 @@ class Listener:
     """A running DICOM listener; `stop()` ends it."""
 
     def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._scratch = _receive_into_scratch()
+        self._scratch = _scratch_folder()
         self.ae = build_ae()
         self.server = self.ae.make_server(
             (host, port), evt_handlers=EVENT_HANDLERS, ssl_context=ssl_context, server_class=DicomServer
@@ -125,13 +147,18 @@ class Listener:
         shutil.rmtree(self._scratch, ignore_errors=True)
 
 
-def _receive_into_scratch() -> Path:
+def _scratch_folder() -> Path:
     # Received data sets are written to a temporary file as they arrive (bounded memory whatever their
-    # size) and that file is what the ingest pipeline reads. pynetdicom creates it with tempfile's
+    # size) and that file is what the ingest pipeline reads; an instance retrieved is decrypted into a
+    # temporary file that pynetdicom sends in fragments (imaging.dimse.sending). Both use tempfile's
     # default folder; in this process that is a private folder of var/scratch (0700), as for uploads,
-    # never the shared /tmp: it holds plaintext PHI until the handler has stored it encrypted.
+    # never the shared /tmp: it holds plaintext PHI for the time of one instance.
     scratch = Path(settings.VAR_DIR) / "scratch"
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
     tempfile.tempdir = tempfile.mkdtemp(prefix="dimse-", dir=scratch)
     _config.STORE_RECV_CHUNKED_DATASET = True
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    # pynetdicom would log each C-FIND, C-GET and C-MOVE identifier (names, birth dates) at INFO.
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
     return Path(tempfile.tempdir)

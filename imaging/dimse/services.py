@@ -8,6 +8,8 @@ from imaging.dimse.models import RemoteAE
 from portal.models import Tenant
 from portal.tenancy import tenant_scope
 
+_REGISTERED_FIELDS = ["ae_title", "host", "port", "tls_subject", "may_store", "may_query", "may_retrieve"]
+
 
 def register_remote_ae(
     tenant: Tenant,
@@ -18,6 +20,8 @@ def register_remote_ae(
     tls_subject: str = "",
     description: str = "",
     may_store: bool = True,
+    may_query: bool = False,
+    may_retrieve: bool = False,
 ) -> RemoteAE:
     """Register a peer AE of `tenant`; raises ValidationError naming the field at fault (a taken AE
     title included)."""
@@ -30,6 +34,8 @@ def register_remote_ae(
             tls_subject=tls_subject,
             description=description,
             may_store=may_store,
+            may_query=may_query,
+            may_retrieve=may_retrieve,
         )
         remote_ae.full_clean()
         remote_ae.save()
@@ -39,6 +45,6 @@ def register_remote_ae(
             actor_role="platform_operator",
             object_type=RemoteAE._meta.label_lower,
             object_ids=[str(remote_ae.pk)],
-            details={"operation": "add", "fields": ["ae_title", "host", "port", "tls_subject", "may_store"]},
+            details={"operation": "add", "fields": _REGISTERED_FIELDS},
         )
     return remote_ae

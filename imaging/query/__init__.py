@@ -1,4 +1,4 @@
-"""The index query layer shared by QIDO-RS (imaging.dicomweb.qido) and the DIMSE C-FIND SCP."""
+"""The index query layer shared by QIDO-RS (imaging.dicomweb.qido) and C-FIND (imaging.dimse.find)."""
 
 from imaging.query.attributes import ATTRIBUTES, LEVEL_UIDS, Attribute, Level, attributes_up_to, default_tags
 from imaging.query.criteria import (
@@ -12,7 +12,7 @@ from imaging.query.criteria import (
     Wildcard,
     matcher_for,
 )
-from imaging.query.search import QueryPage, Row, search_instances, search_series, search_studies
+from imaging.query.search import QueryPage, Row, search, search_instances, search_series, search_studies
 
 __all__ = [
     "ATTRIBUTES",
@@ -32,6 +32,7 @@ __all__ = [
     "attributes_up_to",
     "default_tags",
     "matcher_for",
+    "search",
     "search_instances",
     "search_series",
     "search_studies",

@@ -1,9 +1,11 @@
-"""The attributes the index can match and return, per query level (PS3.4 C.6.2 Study Root; PS3.18 10.6).
+"""The attributes the index can match and return, per query level (PS3.4 C.6.1 Patient Root and C.6.2
+Study Root; PS3.18 10.6).
 
 Each attribute names the index column that holds it, as an ORM path from the model of its own level.
-Patient attributes belong to the study level, as in the Study Root information model (PS3.4 C.6.2.1).
-Attributes the index does not hold (Timezone Offset From UTC, Performed Procedure Step Start Date/Time,
-Bits Allocated, ...) are absent: they can be neither matched nor returned.
+Patient attributes are of the patient level, which only Patient Root queries search; a query at any
+lower level matches and returns them too, as the Study Root model puts them at study level (PS3.4
+C.6.2.1). Attributes the index does not hold (Timezone Offset From UTC, Performed Procedure Step Start
+Date/Time, Bits Allocated, ...) are absent: they can be neither matched nor returned.
 """
 
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pydicom.datadict import keyword_for_tag
 class Level(IntEnum):
     """Query/retrieve levels, ordered from the top of the hierarchy."""
 
+    PATIENT = 0
     STUDY = 1
     SERIES = 2
     INSTANCE = 3
@@ -22,6 +25,10 @@ class Level(IntEnum):
 
 # The ORM path from each level's model up to the model of a higher level.
 _PATH_TO = {
+    (Level.PATIENT, Level.PATIENT): "",
+    (Level.STUDY, Level.PATIENT): "patient__",
+    (Level.SERIES, Level.PATIENT): "study__patient__",
+    (Level.INSTANCE, Level.PATIENT): "series__study__patient__",
     (Level.STUDY, Level.STUDY): "",
     (Level.SERIES, Level.STUDY): "study__",
     (Level.SERIES, Level.SERIES): "",
@@ -56,6 +63,7 @@ class Attribute:
 # returned by default at instance level too (default_tags).
 INSTANCE_AVAILABILITY = 0x00080056
 MODALITIES_IN_STUDY = 0x00080061
+PATIENT_ID = 0x00100020
 STUDY_INSTANCE_UID = 0x0020000D
 SERIES_INSTANCE_UID = 0x0020000E
 SOP_INSTANCE_UID = 0x00080018
@@ -63,7 +71,13 @@ SOP_INSTANCE_UID = 0x00080018
 ATTRIBUTES: dict[int, Attribute] = {
     attribute.tag: attribute
     for attribute in (
-        # Study level (PS3.18 Table 10.6.3-3), patient attributes included.
+        # Patient level (PS3.4 Table C.6-1), returned at study level by QIDO-RS (PS3.18 Table 10.6.3-3).
+        Attribute(0x00100010, "PN", Level.PATIENT, "name"),
+        Attribute(PATIENT_ID, "LO", Level.PATIENT, "patient_id"),
+        Attribute(0x00100021, "LO", Level.PATIENT, "issuer_of_patient_id", default=False),
+        Attribute(0x00100030, "DA", Level.PATIENT, "birth_date"),
+        Attribute(0x00100040, "CS", Level.PATIENT, "sex"),
+        # Study level (PS3.18 Table 10.6.3-3).
         Attribute(0x00080020, "DA", Level.STUDY, "study_date"),
         Attribute(0x00080030, "TM", Level.STUDY, "study_time"),
         Attribute(0x00080050, "SH", Level.STUDY, "accession_number"),
@@ -73,11 +87,6 @@ ATTRIBUTES: dict[int, Attribute] = {
         Attribute(0x00080090, "PN", Level.STUDY, "referring_physician_name"),
         # Not in Table 10.6.3-3, but every study list shows it; returning more is allowed (10.6.3.3).
         Attribute(0x00081030, "LO", Level.STUDY, "description"),
-        Attribute(0x00100010, "PN", Level.STUDY, "patient__name"),
-        Attribute(0x00100020, "LO", Level.STUDY, "patient__patient_id"),
-        Attribute(0x00100021, "LO", Level.STUDY, "patient__issuer_of_patient_id", default=False),
-        Attribute(0x00100030, "DA", Level.STUDY, "patient__birth_date"),
-        Attribute(0x00100040, "CS", Level.STUDY, "patient__sex"),
         Attribute(STUDY_INSTANCE_UID, "UI", Level.STUDY, "study_instance_uid"),
         Attribute(0x00200010, "SH", Level.STUDY, "study_id"),
         Attribute(0x00201206, "IS", Level.STUDY, "number_of_series", matchable=False),
@@ -99,7 +108,19 @@ ATTRIBUTES: dict[int, Attribute] = {
     )
 }
 
-# The identifying UID of each level: always returned, so that results can be retrieved and audited.
+# Return keys of the patient level alone (PS3.4 Table C.6-1): counted over the patient's studies that
+# the caller may see, when a patient-level query runs, so they cannot be reached from another level.
+PATIENT_COUNTS: dict[int, Attribute] = {
+    attribute.tag: attribute
+    for attribute in (
+        Attribute(0x00201200, "IS", Level.PATIENT, "related_studies", matchable=False),
+        Attribute(0x00201202, "IS", Level.PATIENT, "related_series", matchable=False),
+        Attribute(0x00201204, "IS", Level.PATIENT, "related_instances", matchable=False),
+    )
+}
+
+# The identifying UID of each level below the patient: always returned, so that results can be
+# retrieved and audited. A patient has no UID; its Patient ID is a value a person typed.
 LEVEL_UIDS = {
     Level.STUDY: STUDY_INSTANCE_UID,
     Level.SERIES: SERIES_INSTANCE_UID,
@@ -107,14 +128,20 @@ LEVEL_UIDS = {
 }
 
 
+def level_uids_up_to(level: Level) -> set[int]:
+    return {tag for above, tag in LEVEL_UIDS.items() if above <= level}
+
+
 def default_tags(level: Level, levels_in_path: set[Level]) -> set[int]:
     """The default return attributes of a query at `level` (PS3.18 10.6.3.3): those of the level, and
     those of each higher level that the resource path does not fix (a flat /series query returns the
-    study attributes; /studies/{study}/series does not)."""
-    tags = {LEVEL_UIDS[above] for above in Level if above <= level}
+    study and patient attributes; /studies/{study}/series does not, the study fixing its patient)."""
+    tags = level_uids_up_to(level)
+    lowest_fixed = max(levels_in_path, default=None)
     for attribute in ATTRIBUTES.values():
         if attribute.default and (
-            attribute.level == level or (attribute.level < level and attribute.level not in levels_in_path)
+            attribute.level == level
+            or (attribute.level < level and (lowest_fixed is None or attribute.level > lowest_fixed))
         ):
             tags.add(attribute.tag)
     if level == Level.INSTANCE:

@@ -137,8 +137,10 @@ def _status_of(sock: socket.socket) -> int:
 def test_a_chunked_body_that_never_ends_is_408_after_the_idle_time(uvicorn_url, tenant, asgi_token):
     port = int(uvicorn_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=IDLE_SECONDS * 10) as sock:
-        sock.sendall(_chunked_request(asgi_token) + _chunk(f"--{BOUNDARY}\r\n\r\n".encode() + b"x" * 100))
+        # Before sending: the server's idle time starts when it has read this chunk, which may be
+        # before the client returns from sendall.
         started = time.monotonic()
+        sock.sendall(_chunked_request(asgi_token) + _chunk(f"--{BOUNDARY}\r\n\r\n".encode() + b"x" * 100))
 
         status = _status_of(sock)
 
@@ -174,8 +176,8 @@ def test_an_upload_body_that_never_ends_is_408_after_the_idle_time(uvicorn_url, 
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", port), timeout=IDLE_SECONDS * 10) as sock:
-        sock.sendall(request + _chunk(b"--x\r\n" + b"y" * 100))
         started = time.monotonic()
+        sock.sendall(request + _chunk(b"--x\r\n" + b"y" * 100))
 
         status = _status_of(sock)
 

@@ -93,3 +93,16 @@ def test_an_operator_registers_an_ae_in_the_admin_and_the_change_is_audited(clie
     with tenant_scope(tenant):
         assert RemoteAE.objects.get().ae_title == "MR2"
     assert AuditEvent.objects.filter(action=AuditAction.ADMIN_CHANGE, object_type="imaging.remoteae").exists()
+
+
+def test_an_ae_may_be_allowed_to_query_and_retrieve(tenant):
+    register("alpha", "PACS", "--query", "--retrieve", "--host", "10.0.0.9", "--port", "11112")
+    register("alpha", "CT2")
+
+    with tenant_scope(tenant):
+        pacs, modality = RemoteAE.objects.get(ae_title="PACS"), RemoteAE.objects.get(ae_title="CT2")
+    assert (pacs.may_query, pacs.may_retrieve) == (True, True)
+    # A modality sends; reading the clinic's studies is granted, never assumed.
+    assert (modality.may_query, modality.may_retrieve) == (False, False)
+    event = AuditEvent.objects.filter(action=AuditAction.ADMIN_CHANGE, object_ids=[str(pacs.pk)]).get()
+    assert {"may_query", "may_retrieve"} <= set(event.details["fields"])

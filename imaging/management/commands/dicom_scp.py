@@ -11,8 +11,8 @@ from imaging.dimse.tls import server_context
 
 class Command(BaseCommand):
     help = (
-        "Run the DICOM listener (C-ECHO, C-STORE) for every clinic: the called AE title picks the "
-        "clinic, the calling AE title must be one of its registered AEs (register_ae)."
+        "Run the DICOM listener (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE) for every clinic: the called AE "
+        "title picks the clinic, the calling AE title must be one of its registered AEs (register_ae)."
     )
 
     def add_arguments(self, parser) -> None:

@@ -22,6 +22,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-store", action="store_true", help="The peer may not send instances (C-STORE refused)."
         )
+        parser.add_argument(
+            "--query", action="store_true", help="The peer may search the clinic's studies (C-FIND)."
+        )
+        parser.add_argument(
+            "--retrieve",
+            action="store_true",
+            help="The peer may retrieve the clinic's instances (C-GET; C-MOVE to a registered destination).",
+        )
 
     def handle(self, tenant: str, ae_title: str, **options) -> None:
         clinic = tenant_by_slug(tenant)
@@ -34,6 +42,8 @@ class Command(BaseCommand):
                 tls_subject=options["tls_subject"],
                 description=options["description"],
                 may_store=not options["no_store"],
+                may_query=options["query"],
+                may_retrieve=options["retrieve"],
             )
         except ValidationError as exc:
             raise validation_failure(exc) from exc

@@ -5,7 +5,9 @@ import hmac
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.mfa import selectors as mfa
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import add_member
@@ -25,6 +27,11 @@ def demo_password(email: str) -> str:
         settings.SECRET_KEY.encode(), f"demo-password:{email}".encode(), hashlib.sha256
     ).digest()
     return base64.b32encode(digest).decode()[:20].lower()
+
+
+def demo_totp_key(email: str) -> bytes:
+    """The demo account's authenticator-app secret, derived like its password: stable per install."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"demo-totp:{email}".encode(), hashlib.sha256).digest()[:20]
 
 
 class Command(BaseCommand):
@@ -50,6 +57,24 @@ class Command(BaseCommand):
             password = demo_password(email)
             shown = password if user.check_password(password) else "(changed by its user)"
             self.stdout.write(f"{email:<42} {label:<28} {shown}")
+        self._second_factors([user for _, _, user in rows])
+
+    def _second_factors(self, users: list[User]) -> None:
+        """Demo staff must use MFA, as the clinic's policy says: each gets an authenticator app whose
+        secret is printed here, to type into an authenticator app (or `oathtool --totp -b SECRET`)."""
+        self.stdout.write("\nSecond factor (authenticator app, TOTP) of the demo accounts that need one:")
+        self.stdout.write(f"{'e-mail':<42} TOTP secret")
+        for user in users:
+            if not mfa.mfa_required(user):
+                continue
+            key = demo_totp_key(user.email)
+            if not mfa.has_second_factor(user):
+                TOTPDevice.objects.create(
+                    user=user, name="Demo authenticator app", key=key.hex(), confirmed=True
+                )
+            ours = TOTPDevice.objects.filter(user=user, key=key.hex(), confirmed=True).exists()
+            shown = base64.b32encode(key).decode() if ours else "(changed by its user)"
+            self.stdout.write(f"{user.email:<42} {shown}")
 
     def _operator(self) -> User:
         user = User.objects.filter(email=OPERATOR_EMAIL).first()

@@ -1,0 +1,158 @@
+"""What run_dicom.py measures on a loaded server, over plain HTTP with one keep-alive session:
+QIDO-RS latency per kind of query, WADO-RS study retrieval throughput and time to the first frame.
+
+Each session sends `Accept-Encoding` as asked. run_dicom.py asks for `identity` by default: on loopback
+a compressed answer only costs the server CPU (Orthanc gzips JSON and frames when the client allows
+it), while its benefit, fewer bytes on a real network, cannot show here.
+"""
+
+import calendar
+import statistics
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import requests
+import synthetic
+from common import DicomServer, percentile
+
+REQUEST_TIMEOUT = 300.0
+READ_SIZE = 1024 * 1024
+# PS3.18 8.7.3.5.1: `transfer-syntax=*` lets each server send what it stores, so neither transcodes.
+STUDY_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+QIDO_ACCEPT = "application/dicom+json"
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    path: str
+    params: dict[str, str]
+
+
+def qido_queries(corpus: synthetic.Corpus, limit: int) -> list[Query]:
+    """Each kind of query, without and with `limit`, about study 0 of `corpus`: its patient's ID, its
+    patient's family name's first three letters and `*`, the calendar month of its date, its series.
+    The same queries are asked at every index size; the large index adds studies that match them."""
+    study = synthetic.corpus_study(corpus.seed, 0)
+    year, month = int(study.study_date[:4]), int(study.study_date[4:6])
+    last_day = calendar.monthrange(year, month)[1]
+    kinds = [
+        Query("PatientID", "studies", {"PatientID": study.patient_id}),
+        Query("PatientName wildcard", "studies", {"PatientName": study.patient_name[:3] + "*"}),
+        Query(
+            "StudyDate range", "studies", {"StudyDate": f"{year}{month:02d}01-{year}{month:02d}{last_day}"}
+        ),
+        Query("series of study", f"studies/{corpus.study_uid(0)}/series", {}),
+    ]
+    limited = [Query(f"{q.name}, limit {limit}", q.path, q.params | {"limit": str(limit)}) for q in kinds]
+    return kinds + limited
+
+
+def _qido(session: requests.Session, base_url: str, query: Query) -> tuple[float, int]:
+    """(seconds, number of results) of one query, the whole answer read and parsed."""
+    # `*` goes as is: Orthanc 1.10 does not decode a percent-encoded one (%2A) and then matches nothing.
+    url = f"{base_url}/{query.path}?{urlencode(query.params, safe='*')}"
+    started = time.perf_counter()
+    response = session.get(url, headers={"Accept": QIDO_ACCEPT}, timeout=REQUEST_TIMEOUT)
+    response.raise_for_status()
+    results = len(response.json()) if response.status_code != 204 and response.content else 0
+    return time.perf_counter() - started, results
+
+
+def reading_session(server: DicomServer, accept_encoding: str) -> requests.Session:
+    session = server.session()
+    session.headers["Accept-Encoding"] = accept_encoding
+    return session
+
+
+def qido_latency(
+    server: DicomServer, queries: list[Query], repeat: int, budget: float, accept_encoding: str
+) -> dict[str, dict]:
+    """Ask every query once to warm up, then in rounds, interleaved, `repeat` rounds or until `budget`
+    seconds have passed (at least one round). Per query: p50/p95 in ms, samples, results."""
+    session = reading_session(server, accept_encoding)
+    counts = {query.name: _qido(session, server.dicomweb_url, query)[1] for query in queries}
+    samples: dict[str, list[float]] = {query.name: [] for query in queries}
+    deadline = time.monotonic() + budget
+    for _ in range(repeat):
+        for query in queries:
+            seconds, results = _qido(session, server.dicomweb_url, query)
+            if results != counts[query.name]:
+                raise RuntimeError(f"{server.name}: {query.name} found {counts[query.name]}, then {results}")
+            samples[query.name].append(seconds)
+        if time.monotonic() > deadline:
+            break
+    return {
+        name: {
+            "results": counts[name],
+            "samples": len(values),
+            "p50_ms": percentile(values, 0.50) * 1000,
+            "p95_ms": percentile(values, 0.95) * 1000,
+        }
+        for name, values in samples.items()
+    }
+
+
+def _retrieve_study(session: requests.Session, url: str) -> tuple[float, int, str]:
+    """(seconds, body bytes after any content coding is undone, the content coding) of one retrieval."""
+    started = time.perf_counter()
+    with session.get(url, headers={"Accept": STUDY_ACCEPT}, stream=True, timeout=REQUEST_TIMEOUT) as response:
+        response.raise_for_status()
+        received = sum(len(chunk) for chunk in response.iter_content(READ_SIZE))
+        coding = response.headers.get("Content-Encoding", "identity")
+    return time.perf_counter() - started, received, coding
+
+
+def _first_frame(session: requests.Session, url: str) -> tuple[float, float]:
+    """(seconds to the first byte of the body, seconds to its end) of one frame retrieval."""
+    started = time.perf_counter()
+    with session.get(url, headers={"Accept": FRAME_ACCEPT}, stream=True, timeout=REQUEST_TIMEOUT) as response:
+        response.raise_for_status()
+        # Raw reads: the bytes as sent, whatever their content coding; only their timing matters here.
+        if not response.raw.read(1, decode_content=False):
+            raise RuntimeError(f"empty answer from {url}")
+        first_byte = time.perf_counter() - started
+        while response.raw.read(READ_SIZE, decode_content=False):
+            pass
+    return first_byte, time.perf_counter() - started
+
+
+def wado(
+    server: DicomServer, corpus: synthetic.Corpus, repeat: int, frame_samples: int, accept_encoding: str
+) -> dict:
+    """Retrieve study 0 of the corpus whole, `repeat` times (median MB/s), then frame 1 of
+    `frame_samples` of its instances, each a different one (first-byte p50/p95)."""
+    session = reading_session(server, accept_encoding)
+    study_url = f"{server.dicomweb_url}/studies/{corpus.study_uid(0)}"
+    runs = [_retrieve_study(session, study_url) for _ in range(repeat)]
+    received = runs[0][1]
+    if any(size != received for _, size, _ in runs):
+        raise RuntimeError(f"{server.name}: study retrievals differ in size: {[run[1] for run in runs]}")
+    seconds = statistics.median(run[0] for run in runs)
+
+    seed, total = corpus.study_seed(0), corpus.study_instances(0)
+    series_count = corpus.study_series(0)
+    picks = sorted({index * total // frame_samples for index in range(min(frame_samples, total))})
+    first_bytes, whole = [], []
+    for index in picks:
+        series_index, _ = synthetic.series_position(index, total, series_count)
+        url = (
+            f"{study_url}/series/{synthetic.series_uid(seed, series_index)}"
+            f"/instances/{synthetic.instance_uid(seed, index)}/frames/1"
+        )
+        first_byte, complete = _first_frame(session, url)
+        first_bytes.append(first_byte)
+        whole.append(complete)
+    return {
+        "study_bytes": received,
+        "study_seconds": seconds,
+        "study_seconds_all": [round(run[0], 3) for run in runs],
+        "study_content_coding": runs[0][2],
+        "study_mb_per_s": received / 1e6 / seconds,
+        "frame_samples": len(picks),
+        "first_frame_p50_ms": percentile(first_bytes, 0.50) * 1000,
+        "first_frame_p95_ms": percentile(first_bytes, 0.95) * 1000,
+        "frame_complete_p50_ms": percentile(whole, 0.50) * 1000,
+    }
