@@ -297,6 +297,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_worker_heartbeat", "schedule": 30.0},
     "ingest-sweeper": {"task": "imaging.tasks.requeue_stalled_ingest_jobs", "schedule": 60.0},
     "audit-checkpoints": {"task": "audit.tasks.sign_audit_checkpoints", "schedule": 24 * 3600.0},
+    "planner-statistics": {"task": "portal.tasks.refresh_planner_statistics", "schedule": 3600.0},
 }
 
 # --- REST API -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import socket
 
 from celery import shared_task
+from django.db import connection
 from django.utils import timezone
 
 from imaging.models import Instance, Patient, Study
@@ -30,3 +31,16 @@ def refresh_clinic_summary(tenant_id: int) -> dict[str, int]:
             tenant=tenant, defaults={**counts, "refreshed_at": timezone.now()}
         )
     return counts
+
+
+@shared_task(ignore_result=True)
+def refresh_planner_statistics() -> None:
+    """Run by beat hourly. SQLite (the embedded default) keeps no statistics for its query planner
+    until ANALYZE runs, and without them it picks the tenant index for every lookup, reading a whole
+    clinic to find one patient or one study's series. The analysis limit makes ANALYZE sample each
+    index (about a millisecond) instead of reading it all. PostgreSQL's autovacuum does this itself."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA analysis_limit = 1000")
+        cursor.execute("ANALYZE")

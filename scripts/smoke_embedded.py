@@ -41,8 +41,13 @@ def main(log_path: str) -> None:
         300,
     )
     email, password = creds.group(1), creds.group(2)
-    # The demo clinic requires a second factor of its staff: seed_demo prints each one's TOTP secret.
-    secret = re.search(rf"^{re.escape(email)}\s+([A-Z2-7]{{32}})$", log.read_text(), re.M).group(1)
+    # The demo clinic requires a second factor of its staff: seed_demo prints each one's TOTP secret in
+    # a second table, which may reach the log a moment after the first.
+    secret = wait_for(
+        "make run printed the demo TOTP secrets",
+        lambda: re.search(rf"^{re.escape(email)}\s+([A-Z2-7]{{32}})$", log.read_text(), re.M),
+        60,
+    ).group(1)
 
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
