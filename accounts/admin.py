@@ -4,6 +4,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 import audit
 from accounts.lockout import failed_attempts, failure_limit, unlock
@@ -114,22 +115,48 @@ class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    """Tokens are issued with `create_api_token` (the plaintext is shown once); here they are revoked."""
+    """Every token, read-only: users make theirs on the API tokens page, operators with
+    `create_api_token` (the plaintext is shown once). Here they are only revoked, which is audited."""
 
-    list_display = ["prefix", "user", "tenant", "name", "expires_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "prefix",
+        "user",
+        "tenant",
+        "name",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "last_used_address",
+        "state",
+    ]
     list_filter = ["tenant"]
+    list_select_related = ["user", "tenant"]
     search_fields = ["prefix", "user__email", "tenant__slug"]
-    readonly_fields = [f.name for f in ApiToken._meta.fields]
+    readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "token_hash"]
+    exclude = ["token_hash"]
     actions = ["revoke"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Revoke instead: the row is the record of what the token could do and when it was used.
+        return False
+
+    @admin.display(description="State")
+    def state(self, token: ApiToken) -> str:
+        return token.state_at(timezone.now()).capitalize()
+
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset) -> None:
-        for token in queryset:
-            revoke_token(token)
-            self._audit(request, token, "revoke", ["revoked_at"])
+        revoked = sum(
+            revoke_token(token, request=request, actor_role="platform_operator", by="platform_admin")
+            for token in queryset.select_related("tenant")
+        )
+        messages.success(request, f"{revoked} token(s) revoked.")
 
 
 class SecurityPolicyForm(forms.ModelForm):

@@ -73,11 +73,15 @@ class Membership(models.Model):
 
 
 class TokenScope(models.TextChoices):
-    """What an API token may be used for; a token carries a subset, all of them by default."""
+    """What an API token may be used for (accounts.authentication.required_scope). A token carries a
+    subset; which scopes a member may give a token depends on their role (policy.grantable_token_scopes).
+    A scope never adds a right: each request is still decided by the policy for the token's user."""
 
+    API_READ = "api:read", "REST API reads"
+    API_WRITE = "api:write", "REST API writes"
     DICOMWEB_READ = "dicomweb:read", "DICOMweb reads (QIDO-RS, WADO-RS)"
     DICOMWEB_WRITE = "dicomweb:write", "DICOMweb stores (STOW-RS)"
-    API_READ = "api:read", "REST API reads"
+    ADMIN = "admin", "Clinic administration"
 
 
 class ApiToken(models.Model):
@@ -95,8 +99,19 @@ class ApiToken(models.Model):
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Recorded at most once a minute.")
+    last_used_address = models.GenericIPAddressField(
+        null=True, blank=True, help_text="Address of the last recorded use."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who made it on the API tokens page; empty when issued with create_api_token.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -106,6 +121,12 @@ class ApiToken(models.Model):
 
     def is_usable_at(self, now) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+    def state_at(self, now) -> str:
+        """The token's state for pages and the admin: `revoked`, `expired` or `active`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if now < self.expires_at else "expired"
 
     def allows(self, scope: TokenScope) -> bool:
         return scope in self.scopes

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from django.db.models import QuerySet
 
-from accounts.models import Membership, User
+from accounts.models import Membership, TokenScope, User
 from accounts.roles import Role
 from imaging.models import IngestJob, RemoteAE, Study
 from portal.models import Tenant
@@ -19,6 +19,7 @@ class Action(StrEnum):
     VIEW_STUDY = "view_study"
     STORE_INSTANCES = "store_instances"
     VIEW_INGEST_JOBS = "view_ingest_jobs"
+    MANAGE_API_TOKENS = "manage_api_tokens"
 
 
 # Roles that see every study of their clinic; billing sees the list but not the images.
@@ -26,6 +27,8 @@ _CLINIC_WIDE_VIEWERS = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.TECHNOLOGIST}
 _CLINIC_WIDE_LISTERS = _CLINIC_WIDE_VIEWERS | {Role.BILLING}
 # Who may put studies into the clinic (upload, STOW-RS, import) and follow their ingestion.
 _STORERS = {Role.TENANT_ADMIN, Role.TECHNOLOGIST, Role.RADIOLOGIST}
+# Who administers the clinic: its members' API tokens, and the `admin` token scope.
+_CLINIC_ADMINS = {Role.TENANT_ADMIN}
 
 
 def membership(user: User, tenant: Tenant | None) -> Membership | None:
@@ -66,12 +69,15 @@ def visible_ingest_jobs(user: User, tenant: Tenant) -> QuerySet[IngestJob]:
 
 
 def can(user: User, action: Action, obj: Tenant | Study) -> bool:
-    """ENTER_TENANT, STORE_INSTANCES and VIEW_INGEST_JOBS take a tenant; VIEW_STUDY a study."""
+    """VIEW_STUDY takes a study; every other action a tenant."""
     if action == Action.ENTER_TENANT:
         return membership(user, obj) is not None
     if action in (Action.STORE_INSTANCES, Action.VIEW_INGEST_JOBS):
         member = membership(user, obj)
         return member is not None and member.role in _STORERS
+    if action == Action.MANAGE_API_TOKENS:
+        member = membership(user, obj)
+        return member is not None and member.role in _CLINIC_ADMINS
     if action == Action.VIEW_STUDY:
         member = membership(user, obj.tenant)
         if member is None:
@@ -80,6 +86,21 @@ def can(user: User, action: Action, obj: Tenant | Study) -> bool:
             return True
         return member.role == Role.PATIENT and obj.patient.account_id == user.pk
     raise ValueError(f"Unknown action {action!r}")
+
+
+def grantable_token_scopes(user: User, tenant: Tenant) -> list[TokenScope]:
+    """Scopes `user` may give an API token of `tenant`: reads to every member, writes to those who may
+    store, clinic administration to its admins. A scope only narrows a token: each request made with
+    it is still decided by `can` for the token's user, at that moment."""
+    member = membership(user, tenant)
+    if member is None:
+        return []
+    scopes = [TokenScope.API_READ, TokenScope.DICOMWEB_READ]
+    if member.role in _STORERS:
+        scopes += [TokenScope.API_WRITE, TokenScope.DICOMWEB_WRITE]
+    if member.role in _CLINIC_ADMINS:
+        scopes.append(TokenScope.ADMIN)
+    return scopes
 
 
 def remote_ae_may_store(remote_ae: RemoteAE) -> bool:

@@ -3,6 +3,9 @@
 A token is `pal_` followed by 32 random bytes (256 bits, URL-safe base64). The database keeps its
 SHA-256: a stolen table row cannot be replayed, and a slow hash is not needed for a secret with this
 much entropy. Lookup goes by the displayable prefix, then compares digests in constant time.
+
+The API tokens page (accounts/api_tokens), `create_api_token`, the clinic admins' page and the platform
+admin all go through these functions, which write the audit events.
 """
 
 import datetime
@@ -11,15 +14,20 @@ import hmac
 import secrets
 
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 import audit
-from accounts.models import ApiToken, Membership, TokenScope, User
+from accounts import policy
+from accounts.models import ApiToken, TokenScope, User
 from audit.models import AuditAction
 from portal.models import Tenant
 
 TOKEN_PREFIX = "pal_"  # noqa: S105 (a marker, not a secret)
 DEFAULT_LIFETIME_DAYS = 90
+# A token is a password that never asks for a second factor: it must end. A year covers yearly scripts.
+MAX_LIFETIME_DAYS = 365
 # "pal_" and 8 random characters: enough to tell tokens apart in a list, far too little to guess one.
 _DISPLAY_PREFIX_LENGTH = 12
 # Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
@@ -42,12 +50,23 @@ def issue_token(
     scopes: list[TokenScope] | None = None,
     expires_in_days: int = DEFAULT_LIFETIME_DAYS,
     name: str = "",
+    request: HttpRequest | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token for `user` in `tenant`. Returns the row and the plaintext, shown once."""
-    if not Membership.objects.filter(user=user, tenant=tenant).exists():
+    """Create a token for `user` in `tenant`, with `scopes` (by default every scope the member's role
+    allows). `request` is the page's, when the user makes their own token; without it an operator
+    issued it (`create_api_token`). Returns the row and the plaintext, which is shown once."""
+    grantable = policy.grantable_token_scopes(user, tenant)
+    if not grantable:
         raise TokenRefused(f"{user.email} is not a member of {tenant.slug}.")
-    if expires_in_days < 1:
-        raise TokenRefused("A token must live at least one day.")
+    chosen = sorted({TokenScope(scope) for scope in scopes} if scopes else grantable)
+    beyond_role = [scope for scope in chosen if scope not in grantable]
+    if beyond_role:
+        role = policy.membership(user, tenant).get_role_display()
+        raise TokenRefused(
+            f"A {role.lower()} of {tenant.slug} may not give a token the scope {', '.join(beyond_role)}."
+        )
+    if not 1 <= expires_in_days <= MAX_LIFETIME_DAYS:
+        raise TokenRefused(f"A token must live at least one day and at most {MAX_LIFETIME_DAYS} days.")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -55,16 +74,23 @@ def issue_token(
         name=name[:100],
         prefix=plaintext[:_DISPLAY_PREFIX_LENGTH],
         token_hash=_digest(plaintext),
-        scopes=sorted({TokenScope(scope).value for scope in (scopes or TokenScope.values)}),
+        scopes=[scope.value for scope in chosen],
         expires_at=timezone.now() + datetime.timedelta(days=expires_in_days),
+        created_by=request.user if request is not None else None,
     )
     audit.record(
         AuditAction.API_TOKEN_ISSUED,
+        request=request,
         actor=user,
         tenant=tenant,
+        actor_role=policy.membership(user, tenant).role,
         object_type="api_token",
         object_ids=[str(token.pk)],
-        details={"scopes": token.scopes, "expires_at": token.expires_at.isoformat()},
+        details={
+            "scopes": token.scopes,
+            "expires_at": token.expires_at.isoformat(),
+            "by": "self" if request is not None else "command",
+        },
     )
     return token, plaintext
 
@@ -83,20 +109,51 @@ def find_token(plaintext: str) -> ApiToken | None:
     return None
 
 
-def authenticate_token(plaintext: str) -> ApiToken | None:
-    """The token if it exists, is neither revoked nor expired, and its user and clinic are active."""
+def authenticate_token(plaintext: str, *, address: str | None = None) -> ApiToken | None:
+    """The token if it exists, is neither revoked nor expired, its user and clinic are active and the
+    user is still a member of the clinic. Records the use (time and `address`) at most once a minute."""
     token = find_token(plaintext)
     now = timezone.now()
     if token is None or not token.is_usable_at(now):
         return None
     if not token.user.is_active or not token.tenant.is_active:
         return None
+    # A token lives no longer than the membership it was issued under. (The lookup is remembered on the
+    # user, which is request.user from here on: the access decisions of this request reuse it.)
+    if policy.membership(token.user, token.tenant) is None:
+        return None
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_address=address)
+        token.last_used_at, token.last_used_address = now, address
     return token
 
 
-def revoke_token(token: ApiToken) -> None:
-    """Stop the token from the next request on."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def revoke_token(
+    token: ApiToken, *, request: HttpRequest | None = None, actor_role: str = "", by: str = "operator"
+) -> bool:
+    """Stop the token from the next request on, and audit it. `by` says who: `self`, `clinic_admin`,
+    `platform_admin` (or `operator` for a script). False if it was already revoked."""
+    now = timezone.now()
+    if not ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+        return False
+    token.revoked_at = now
+    audit.record(
+        AuditAction.API_TOKEN_REVOKED,
+        request=request,
+        tenant=token.tenant,
+        actor_role=actor_role,
+        object_type="api_token",
+        object_ids=[str(token.pk)],
+        details={"by": by, "user": str(token.user_id)},
+    )
+    return True
+
+
+def tokens_of(user: User) -> QuerySet[ApiToken]:
+    """The user's own tokens, every state, newest first: what the API tokens page lists."""
+    return ApiToken.objects.filter(user=user).select_related("tenant")
+
+
+def tokens_of_clinic(tenant: Tenant) -> QuerySet[ApiToken]:
+    """Every member's tokens of `tenant`, newest first: what its clinic admins see."""
+    return ApiToken.objects.filter(tenant=tenant).select_related("user")

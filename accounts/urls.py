@@ -14,7 +14,10 @@ urlpatterns = [
     path("sessions/<int:session_id>/revoke/", session_views.revoke_session, name="session-revoke"),
     path("sessions/revoke-others/", session_views.revoke_other_sessions, name="sessions-revoke-others"),
     path("sessions/keepalive/", session_views.keepalive, name="session-keepalive"),
+    path("tokens/", include("accounts.api_tokens.urls")),
     # Second factors: the sign-in step, the account security page (accounts/mfa), and the passkey ceremonies.
     path("", include("accounts.mfa.urls")),
     path("passkeys/", include("accounts.mfa.passkey_urls")),
+    # Single sign-on with the clinic's OpenID Connect provider (accounts/sso).
+    path("sso/", include("accounts.sso.urls")),
 ]

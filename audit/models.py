@@ -35,6 +35,7 @@ class AuditAction(models.TextChoices):
     MFA_VERIFIED = "mfa_verified", "Passed the second factor"
     MFA_FAILED = "mfa_failed", "Failed the second factor"
     MFA_BACKUP_CODE_USED = "mfa_backup_code_used", "Used a backup code"
+    API_TOKEN_REVOKED = "api_token_revoked", "Revoked an API token"
 
 
 class Outcome(models.TextChoices):

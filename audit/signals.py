@@ -10,7 +10,9 @@ from audit.services import record
 
 @receiver(user_logged_in, dispatch_uid="audit-sign-in")
 def _signed_in(sender, request, user, **kwargs) -> None:
-    record(AuditAction.SIGN_IN, request=request, actor=user)
+    # How the person signed in, when not with a password (accounts.sso.services sets it before login()).
+    details = getattr(request, "sign_in_details", None)
+    record(AuditAction.SIGN_IN, request=request, actor=user, details=details)
 
 
 @receiver(user_logged_out, dispatch_uid="audit-sign-out")

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "accounts",
     # After django-otp's apps, whose device admins it takes out of the platform admin (accounts/mfa/admin.py).
     "accounts.mfa",
+    # Single sign-on with each clinic's OpenID Connect provider (accounts/sso).
+    "accounts.sso",
     "audit",
     "imaging",
 ]
@@ -306,7 +308,11 @@ REST_FRAMEWORK = {
         "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        # A bearer token must carry the scope the request needs (403 otherwise; docs/authentication.md).
+        "accounts.authentication.TokenScopeRequired",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/", views.clinic_dashboard, name="clinic-dashboard"),
     path("t/<slug:tenant_slug>/studies/<str:study_uid>/", views.study_detail, name="study-detail"),
     path("t/<slug:tenant_slug>/", include("imaging.upload.urls")),
+    path("t/<slug:tenant_slug>/api-tokens/", include("accounts.api_tokens.clinic_urls")),
     path("dicomweb/<slug:tenant_slug>/", include("imaging.dicomweb.urls")),
     path("viewer/", include("imaging.viewer.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -34,8 +34,10 @@ def test_the_command_prints_the_token_alone_on_the_last_line(tenant, member_fact
     assert plaintext.startswith("pal_") and " " not in plaintext
     token = ApiToken.objects.get()
     assert (token.user, token.tenant) == (user, tenant)
-    assert sorted(token.scopes) == sorted(TokenScope.values)
+    # Every scope a radiologist's role allows (accounts.policy.grantable_token_scopes): not `admin`.
+    assert token.scopes == ["api:read", "api:write", "dicomweb:read", "dicomweb:write"]
     assert token.expires_at - timezone.now() > datetime.timedelta(days=89)
+    assert token.created_by is None
 
 
 def test_a_token_carries_at_least_256_bits_and_only_its_hash_is_kept(tenant, member_factory):
@@ -64,6 +66,8 @@ def test_scopes_and_lifetime_are_chosen_on_the_command_line(tenant, member_facto
         (["{member}", "no-such-clinic"], "No tenant with slug"),
         (["{outsider}", "alpha"], "is not a member of alpha"),
         (["{member}", "alpha", "--expires-in", "0"], "at least one day"),
+        (["{member}", "alpha", "--expires-in", "366"], "at most 365 days"),
+        (["{member}", "alpha", "--scope", "admin"], "may not give a token the scope admin"),
     ],
 )
 def test_the_command_fails_with_a_one_line_reason(tenant, other_tenant, member_factory, args, reason):
@@ -113,13 +117,19 @@ def test_a_token_of_clinic_a_is_404_on_clinic_b_routes_even_for_a_member_of_both
     assert response.status_code == 404
 
 
-def test_a_token_without_the_api_scope_is_404_on_the_rest_api(client, tenant, member_factory):
+def test_a_token_without_the_api_scope_is_403_on_the_rest_api_naming_the_scope(
+    client, tenant, member_factory
+):
     _, plaintext = issue_token(
         member_factory(tenant, Role.RADIOLOGIST), tenant, scopes=[TokenScope.DICOMWEB_WRITE]
     )
 
-    assert (
-        client.get(reverse("api-studies", args=[tenant.slug]), headers=bearer(plaintext)).status_code == 404
+    response = client.get(reverse("api-studies", args=[tenant.slug]), headers=bearer(plaintext))
+
+    assert response.status_code == 403
+    assert "'api:read'" in response.json()["detail"]
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="palisade", error="insufficient_scope", scope="api:read"'
     )
 
 
@@ -129,6 +139,14 @@ def test_a_malformed_or_unknown_bearer_header_is_401(client, tenant, header):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "error=" in response["WWW-Authenticate"]
+
+
+def test_no_credentials_get_a_challenge_without_an_error_code(client):
+    response = client.get(reverse("api-me"))
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="palisade"'
 
 
 def test_a_disabled_user_token_stops_working(tenant, member_factory):
@@ -136,5 +154,13 @@ def test_a_disabled_user_token_stops_working(tenant, member_factory):
     _, plaintext = issue_token(user, tenant)
     user.is_active = False
     user.save()
+
+    assert authenticate_token(plaintext) is None
+
+
+def test_a_token_stops_working_when_its_membership_ends(tenant, member_factory):
+    user = member_factory(tenant, Role.RADIOLOGIST)
+    _, plaintext = issue_token(user, tenant)
+    user.memberships.all().delete()
 
     assert authenticate_token(plaintext) is None

@@ -27,9 +27,13 @@ TENANT_ROUTES = {
     "upload-file": lambda study: {},
     "upload-job-states": lambda study: {},
     "ingest-jobs": lambda study: {},
+    "clinic-api-tokens": lambda study: {},
+    "clinic-api-token-revoke": lambda study: {"token_id": 1},
     "viewer": lambda study: {},
     "viewer-config": lambda study: {},
     "viewer-route": lambda study: {"route": "viewer"},
+    "sso-start": lambda study: {},
+    "sso-callback": lambda study: {},
     "dicomweb-qido-study-series": lambda study: {"study_uid": study.study_instance_uid},
     "dicomweb-qido-series-instances": lambda study: {
         "study_uid": study.study_instance_uid,

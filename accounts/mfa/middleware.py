@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 
 from accounts.mfa import selectors, sessions
+from accounts.sso.sessions import mfa_by_provider
 
 _API_PREFIXES = ("/api/", "/dicomweb/")
 # The idle-timeout keepalive (accounts/sessions) only lengthens the half-signed-in session; it shows nothing.
@@ -56,6 +57,10 @@ class SecondFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if not user.is_authenticated or user.is_verified():
+            return self.get_response(request)
+        if mfa_by_provider(request):
+            # A single sign-on whose clinic delegates MFA to its identity provider, and whose ID token
+            # showed a second factor there (accounts/sso).
             return self.get_response(request)
         if sessions.had_passed_second_factor(request):
             # The device that verified this session is gone: an operator reset the user's second factors,

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 import audit
 from accounts import policy
-from accounts.authentication import BearerTokenAuthentication
+from accounts.authentication import BearerTokenAuthentication, require_token_scope
 from audit.models import AuditAction, Outcome
 
 
@@ -50,7 +50,8 @@ class DicomwebView(APIView):
     """A bearer token or the session cookie; session POSTs need the CSRF token (DRF SessionAuthentication).
 
     The caller must hold `required_action` on the clinic of the URL, else 404 for every method, as for
-    a clinic that does not exist (DESIGN.md, Tenancy). Anonymous callers get 401 and a Bearer challenge.
+    a clinic that does not exist (DESIGN.md, Tenancy). Anonymous callers get 401 and a Bearer challenge;
+    a bearer token without the scope the request needs, 403.
     """
 
     schema = DicomwebSchema()
@@ -69,6 +70,9 @@ class DicomwebView(APIView):
         tenant = request.tenant
         if tenant is None or not policy.can(request.user, self.required_action, tenant):
             self.refuse(request, kwargs)
+        # After the policy: what the user may not do at all stays a 404; a token without the scope for
+        # what they may do answers 403 (accounts.authentication).
+        require_token_scope(request, self)
 
     def refuse(self, request: Request, url_kwargs: dict) -> NoReturn:
         """Audit the refusal (identifiers only), then answer the 404 of a clinic that does not exist."""

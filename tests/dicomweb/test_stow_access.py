@@ -94,10 +94,14 @@ def test_an_unknown_token_is_401(client, tenant):
     assert post(client, stow_url("alpha"), BODY, token="pal_" + "x" * 43).status_code == 401
 
 
-def test_a_token_without_the_write_scope_gets_404(client, tenant, storer):
+def test_a_storer_token_without_the_write_scope_gets_403(client, tenant, storer):
+    # The storer may store, so the 403 hides nothing; what they may not do at all stays a 404 (above).
     _, read_only = issue_token(storer, tenant, scopes=[TokenScope.DICOMWEB_READ])
 
-    assert post(client, stow_url("alpha"), BODY, token=read_only).status_code == 404
+    response = post(client, stow_url("alpha"), BODY, token=read_only)
+
+    assert response.status_code == 403
+    assert "dicomweb:write" in response["WWW-Authenticate"]
     assert nothing_stored(tenant)
 
 

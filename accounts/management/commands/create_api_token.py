@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import TokenScope, User
-from accounts.tokens import DEFAULT_LIFETIME_DAYS, TokenRefused, issue_token
+from accounts.tokens import DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, TokenRefused, issue_token
 from portal.cli import tenant_by_slug
 
 
@@ -16,9 +16,15 @@ class Command(BaseCommand):
             action="append",
             choices=TokenScope.values,
             dest="scopes",
-            help="Repeat for several; all scopes when omitted.",
+            help="Repeat for several; every scope the member's role allows when omitted.",
         )
-        parser.add_argument("--expires-in", type=int, default=DEFAULT_LIFETIME_DAYS, metavar="DAYS")
+        parser.add_argument(
+            "--expires-in",
+            type=int,
+            default=DEFAULT_LIFETIME_DAYS,
+            metavar="DAYS",
+            help=f"1 to {MAX_LIFETIME_DAYS}; {DEFAULT_LIFETIME_DAYS} when omitted.",
+        )
         parser.add_argument("--name", default="", help="What the token is for.")
 
     def handle(
