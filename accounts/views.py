@@ -1,8 +1,11 @@
 """Password change and reset: Django's views, with the audit trail, expiry and unlock added."""
 
+import logging
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
+from kombu.exceptions import OperationalError as BrokerError
 
 import audit
 from accounts.lockout import unlock
@@ -11,31 +14,54 @@ from accounts.models import SessionEndReason
 from accounts.sessions.services import end_sessions_after_password_set
 from audit.models import AuditAction
 
+logger = logging.getLogger(__name__)
+
 
 class AuditedPasswordResetForm(PasswordResetForm):
-    """Records each reset e-mail sent. The page says the same whether or not the address has an
-    account (Django's view), and nothing is recorded for an unknown address."""
+    """Records each reset e-mail sent; nothing is recorded for an address without an account."""
 
-    _request: HttpRequest | None = None
+    _source_address: str | None = None
 
-    def save(self, *args, request: HttpRequest | None = None, **kwargs) -> None:
-        self._request = request
-        super().save(*args, request=request, **kwargs)
+    def save(self, *args, source_address: str | None = None, **kwargs) -> None:
+        self._source_address = source_address
+        super().save(*args, **kwargs)
 
     def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs) -> None:
         super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
         user = context["user"]
         audit.record(
             AuditAction.PASSWORD_RESET_REQUESTED,
-            request=self._request,
             actor=user,
             object_type="user",
             object_ids=[str(user.pk)],
+            source_address=self._source_address,
         )
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """The page says the same for every address (Django's view), and it takes as long: finding the
+    account and sending the mail, which waits on the mail server, happen in a worker for every address
+    asked for, so the answer's timing does not tell whether the address has an account."""
+
     form_class = AuditedPasswordResetForm
+
+    def form_valid(self, form) -> HttpResponse:
+        from accounts.tasks import send_password_reset_email
+
+        arguments = (
+            form.cleaned_data["email"],
+            self.request.get_host(),
+            self.request.is_secure(),
+            self.request.META.get("REMOTE_ADDR") or None,
+        )
+        try:
+            send_password_reset_email.delay(*arguments)
+        except BrokerError:
+            # Without a broker the mail is sent here: a reset link that arrives matters more than
+            # timing equal to the millisecond while the broker is down.
+            logger.warning("Broker unreachable; a password reset e-mail is sent in the request")
+            send_password_reset_email(*arguments)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -32,7 +32,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
 # Argon2 is deliberately slow and the suite creates many users; that the product hashes with Argon2
 # is tested in tests/test_deploy_settings.py against the product settings.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In-process mail for the tests' own process; a worker sending the password reset e-mail is started
+# with a file backend (tests/mail.py), since its memory is not the test's.
+EMAIL_BACKEND = os.environ.get("PALISADE_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 # Static files from the apps' folders, without a collectstatic step before every run.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 WHITENOISE_USE_FINDERS = True

@@ -2,11 +2,8 @@
 the session that set it (a reset: everywhere), and new or lost rights end the user's sessions, so that the
 rights are used only after a fresh sign-in; a change made from the user's own session renews its key."""
 
-import re
-
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
-from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
@@ -14,6 +11,7 @@ from accounts.models import Membership, SessionEndReason, UserSession
 from accounts.roles import Role
 from audit.models import AuditAction, AuditEvent
 from tests.factories import UserFactory
+from tests.mail import mails, reset_link, start_mail_worker
 from tests.sessions import PASSWORD, is_signed_in, page_messages, session_of, set_policy, signed_in
 
 NEW_PASSWORD = "a-fresh-passphrase-for-alpha"
@@ -55,12 +53,13 @@ def test_changing_the_password_keeps_this_session_under_a_new_key_and_ends_the_o
     assert event.details["reason"] == "password_changed" and len(event.details["sessions"]) == 1
 
 
-def test_a_password_reset_ends_every_session(member):
+def test_a_password_reset_ends_every_session(member, worker_factory):
+    start_mail_worker(worker_factory)
     laptop, phone = signed_in(member), signed_in(member)
     visitor = Client()
 
     visitor.post(reverse("password_reset"), {"email": member.email})
-    link = re.search(r"http://testserver(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
+    link = reset_link(mails()[0])
     form_url = visitor.get(link).url
     assert (
         visitor.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}).status_code
