@@ -35,13 +35,16 @@ def new_object_key(
     return data_key, _seal(tenant_key_bytes(tenant_key), data_key, aad), tenant_key
 
 
-def object_data_key(stored: StoredObject) -> bytes:
-    """Unwrap the data key of a stored DICOM object, wrapped by its tenant or by its study."""
+def object_data_key(stored: StoredObject, *, study_key: bytes | None = None) -> bytes:
+    """Unwrap the data key of a stored DICOM object, wrapped by its tenant or by its study.
+    A reader of many objects of one study passes the study's key, unwrapped once for the request."""
     if stored.wrapping_tenant_key_id is not None:
         tenant_key = stored.wrapping_tenant_key
         aad = _aad(stored.tenant_id, stored.pk, b"T", tenant_key.version)
         return _open(tenant_key_bytes(tenant_key), bytes(stored.wrapped_key), aad, stored.pk)
-    return open_for_study(stored.instance.series.study, bytes(stored.wrapped_key), stored.pk)
+    return open_for_study(
+        stored.instance.series.study, bytes(stored.wrapped_key), stored.pk, study_key=study_key
+    )
 
 
 def wrap_for_study(stored: StoredObject, study: Study, *, study_key: bytes | None = None) -> None:
@@ -59,10 +62,13 @@ def seal_for_study(
     return _seal(study_key, data_key, _aad(study.tenant_id, object_id, b"S", study.pk))
 
 
-def open_for_study(study: Study, wrapped: bytes, object_id: uuid.UUID) -> bytes:
-    """Unwrap what seal_for_study wrapped; fails once the study key is shredded."""
+def open_for_study(
+    study: Study, wrapped: bytes, object_id: uuid.UUID, *, study_key: bytes | None = None
+) -> bytes:
+    """Unwrap what seal_for_study wrapped; fails once the study key is shredded. `study_key`, when
+    given, is the study's key as unwrapped earlier in the same request: never keep it longer."""
     aad = _aad(study.tenant_id, object_id, b"S", study.pk)
-    return _open(study_data_key(study, create=False), wrapped, aad, object_id)
+    return _open(study_key or study_data_key(study, create=False), wrapped, aad, object_id)
 
 
 def _aad(tenant_id: int, object_id: uuid.UUID, level: bytes, number: int) -> bytes:

@@ -9,7 +9,6 @@ syntax are left out, with 206 Partial Content when some remain and 406 when none
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 from django.http import HttpResponse
 from django.urls import reverse
@@ -39,7 +38,6 @@ from imaging.dicomweb.wado_metadata import (
 from imaging.dicomweb.wado_resources import Target, WadoView
 from imaging.dicomweb.wado_stream import (
     Part,
-    in_scope,
     multipart_response,
     stored_chunks,
     streaming_response,
@@ -51,9 +49,7 @@ from imaging.dicomweb.wado_transcode import (
     to_explicit_little_endian,
 )
 from imaging.models import StoredObject
-from imaging.objects import open_plaintext
-from portal.models import Tenant
-from portal.tenancy import tenant_scope
+from imaging.objects import RequestKeys, open_plaintext
 
 log = logging.getLogger(__name__)
 _READ_SIZE = 1024 * 1024
@@ -99,7 +95,14 @@ class RetrieveView(WadoView):
         self.audit_retrieve(
             request, target, "retrieve", [item.instance.sop_instance_uid for item, _ in sendable]
         )
-        response = multipart_response(request, _instance_parts(request.tenant, sendable), "application/dicom")
+        keys = RequestKeys()
+        keyed = [(item, syntax, keys.data_key(item)) for item, syntax in sendable]
+        if all(syntax == item.transfer_syntax_uid for item, syntax, _ in keyed):
+            # Nothing to transcode: every part and its length are known before the first byte.
+            parts = list(_instance_parts(keyed))
+        else:
+            parts = _instance_parts(keyed)
+        response = multipart_response(request, parts, "application/dicom")
         if len(sendable) < len(plan):
             response.status_code = 206
         return response
@@ -115,14 +118,16 @@ class StudyView(RetrieveView, StowStudyView):
         super().initial(request, *args, **kwargs)
 
 
-def _instance_parts(tenant: Tenant, sendable: list[tuple[StoredObject, str]]) -> Iterator[Part]:
-    for stored, syntax in sendable:
+def _instance_parts(sendable: list[tuple[StoredObject, str, bytes]]) -> Iterator[Part]:
+    """One part per object, (object, syntax to send, data key); nothing here reads the database."""
+    for stored, syntax, data_key in sendable:
         content_type = f"application/dicom; transfer-syntax={syntax}"
         if syntax == stored.transfer_syntax_uid:
-            yield Part(content_type, stored_chunks(tenant, stored), stored.plaintext_size)
+            # Decrypted lazily, segment by segment, as the body is sent.
+            yield Part(content_type, stored_chunks(stored, data_key), stored.plaintext_size)
             continue
         try:
-            data = in_scope(tenant, _transcoded, stored)
+            data = _transcoded(stored, data_key)
         except TranscodingFailed as failure:
             # The status is sent already; the part is left out (PS3.18 10.4.3: partial content).
             log.warning("WADO-RS left out stored object %s: %s", stored.pk, failure)
@@ -130,8 +135,8 @@ def _instance_parts(tenant: Tenant, sendable: list[tuple[StoredObject, str]]) ->
         yield Part(content_type, [data], len(data))
 
 
-def _transcoded(stored: StoredObject) -> bytes:
-    with open_plaintext(stored) as plaintext:
+def _transcoded(stored: StoredObject, data_key: bytes) -> bytes:
+    with open_plaintext(stored, data_key=data_key) as plaintext:
         return to_explicit_little_endian(plaintext, stored.plaintext_size)
 
 
@@ -143,17 +148,18 @@ class MetadataView(WadoView):
         target = self.target(request, _level(uids), **uids)
         stored = target.stored_objects()
         self.audit_retrieve(request, target, "metadata", [item.instance.sop_instance_uid for item in stored])
-        urls = [instance_url(request, item) + "/bulkdata" for item in stored]
-        response = streaming_response(request, _metadata_array(request.tenant, stored, urls))
+        keys = RequestKeys()
+        keyed = [(item, keys.data_key(item), instance_url(request, item) + "/bulkdata") for item in stored]
+        response = streaming_response(request, _metadata_array(keyed))
         response["Content-Type"] = DICOM_JSON
         return response
 
 
-def _metadata_array(tenant: Tenant, stored: list[StoredObject], urls: list[str]) -> Iterator[bytes]:
+def _metadata_array(keyed: list[tuple[StoredObject, bytes, str]]) -> Iterator[bytes]:
     separator = b"["
-    for item, url in zip(stored, urls, strict=True):
+    for item, data_key, url in keyed:
         try:
-            metadata = in_scope(tenant, _metadata_of, item, url)
+            metadata = _metadata_of(item, data_key, url)
         except MetadataUnavailable as failure:
             log.warning("WADO-RS metadata left out stored object %s: %s", item.pk, failure)
             continue
@@ -162,8 +168,8 @@ def _metadata_array(tenant: Tenant, stored: list[StoredObject], urls: list[str])
     yield b"[]" if separator == b"[" else b"]"
 
 
-def _metadata_of(stored: StoredObject, bulkdata_url: str) -> dict:
-    with open_plaintext(stored) as plaintext:
+def _metadata_of(stored: StoredObject, data_key: bytes, bulkdata_url: str) -> dict:
+    with open_plaintext(stored, data_key=data_key) as plaintext:
         return instance_metadata(plaintext, bulkdata_url)
 
 
@@ -187,8 +193,9 @@ def frames_response(
     representation = frame_representation(
         request.META.get("HTTP_ACCEPT", ""), syntax, decodable=decodable(syntax)
     )
+    data_key = RequestKeys().data_key(stored)
     try:
-        with open_plaintext(stored) as plaintext:
+        with open_plaintext(stored, data_key=data_key) as plaintext:
             layout = pixel_layout(plaintext)
             numbers = numbers or list(range(1, layout.frames + 1))
             check_frame_numbers(layout, numbers)
@@ -199,17 +206,20 @@ def frames_response(
     except FramesUnavailable as failure:
         raise NotAcceptable(str(failure)) from None
     view.audit_retrieve(request, target, transaction, [target.instances[0].sop_instance_uid])
+    part_type = representation.content_type.split(";")[0]
+    first_part = Part(representation.content_type, [first], len(first))
+    if len(numbers) == 1:
+        # In memory already: answered whole, with no stream to step through.
+        return multipart_response(request, [first_part], part_type)
 
     def parts() -> Iterator[Part]:
-        yield Part(representation.content_type, [first], len(first))
-        with ExitStack() as stack:
-            with tenant_scope(request.tenant):
-                plaintext = stack.enter_context(open_plaintext(stored))
+        yield first_part
+        with open_plaintext(stored, data_key=data_key) as plaintext:
             for number in numbers[1:]:
                 data = read(plaintext, layout, number)
                 yield Part(representation.content_type, [data], len(data))
 
-    return multipart_response(request, parts(), representation.content_type.split(";")[0])
+    return multipart_response(request, parts(), part_type)
 
 
 class BulkdataView(WadoView):
@@ -227,20 +237,19 @@ class BulkdataView(WadoView):
         if not accepts_octet_stream(request.META.get("HTTP_ACCEPT", "")):
             raise NotAcceptable("Bulk data is offered as application/octet-stream.")
         (stored,) = target.stored_objects()
+        data_key = RequestKeys().data_key(stored)
         try:
-            with open_plaintext(stored) as plaintext:
+            with open_plaintext(stored, data_key=data_key) as plaintext:
                 offset, length = bulk_value_range(plaintext, number)
         except (KeyError, MetadataUnavailable):
             raise NotFound from None
         self.audit_retrieve(request, target, "bulkdata", [target.instances[0].sop_instance_uid])
-        part = Part("application/octet-stream", _value_chunks(request.tenant, stored, offset, length), length)
+        part = Part("application/octet-stream", _value_chunks(stored, data_key, offset, length), length)
         return multipart_response(request, [part], "application/octet-stream")
 
 
-def _value_chunks(tenant: Tenant, stored: StoredObject, offset: int, length: int) -> Iterator[bytes]:
-    with ExitStack() as stack:
-        with tenant_scope(tenant):
-            plaintext = stack.enter_context(open_plaintext(stored))
+def _value_chunks(stored: StoredObject, data_key: bytes, offset: int, length: int) -> Iterator[bytes]:
+    with open_plaintext(stored, data_key=data_key) as plaintext:
         plaintext.seek(offset)
         remaining = length
         while remaining:

@@ -17,11 +17,10 @@ from rest_framework.request import Request
 from imaging.dicomweb.wado_accept import RENDERED_TYPES, rendered_type
 from imaging.dicomweb.wado_frames import parse_frame_numbers
 from imaging.dicomweb.wado_resources import WadoView
-from imaging.dicomweb.wado_stream import Part, in_scope, multipart_response
+from imaging.dicomweb.wado_stream import Part, multipart_response
 from imaging.models import StoredObject
-from imaging.objects import open_plaintext
+from imaging.objects import RequestKeys, open_plaintext
 from imaging.rendering import RenderingError, Viewport, Window, render_image
-from portal.models import Tenant
 
 log = logging.getLogger(__name__)
 MAX_VIEWPORT = 4096
@@ -71,8 +70,8 @@ def parse_quality(text: str | None) -> int | None:
     return int(text)
 
 
-def _render(stored: StoredObject, frame: int | None, options: dict) -> bytes:
-    with open_plaintext(stored) as plaintext:
+def _render(stored: StoredObject, data_key: bytes, frame: int | None, options: dict) -> bytes:
+    with open_plaintext(stored, data_key=data_key) as plaintext:
         return render_image(plaintext, frame=frame, **options)
 
 
@@ -94,35 +93,37 @@ class RenderedView(WadoView):
         if not stored:
             raise NotFound
         uids_sent = [item.instance.sop_instance_uid for item in stored]
+        keys = RequestKeys()
         if level == "instance":
             frames = [n - 1 for n in parse_frame_numbers(kwargs["frames"])] if "frames" in kwargs else [0]
-            images = [_render_or_406(stored[0], frame, options) for frame in frames]
+            data_key = keys.data_key(stored[0])
+            images = [_render_or_406(stored[0], data_key, frame, options) for frame in frames]
             self.audit_retrieve(request, target, "rendered", uids_sent)
             if len(images) == 1:
                 return _image_response(images[0], media_type)
             parts = [Part(media_type, [image], len(image)) for image in images]
             return multipart_response(request, parts, media_type)
         self.audit_retrieve(request, target, "rendered", uids_sent)
-        return multipart_response(
-            request, _rendered_parts(request.tenant, stored, options, media_type), media_type
-        )
+        keyed = [(item, keys.data_key(item)) for item in stored]
+        return multipart_response(request, _rendered_parts(keyed, options, media_type), media_type)
 
 
 def _rendered_parts(
-    tenant: Tenant, stored: list[StoredObject], options: dict, media_type: str
+    keyed: list[tuple[StoredObject, bytes]], options: dict, media_type: str
 ) -> Iterator[Part]:
-    for item in stored:
+    """One image per object, rendered as the body is sent; nothing here reads the database."""
+    for item, data_key in keyed:
         try:
-            image = in_scope(tenant, _render, item, 0, options)
+            image = _render(item, data_key, 0, options)
         except RenderingError as failure:
             log.info("WADO-RS rendered left out stored object %s: %s", item.pk, failure)
             continue
         yield Part(media_type, [image], len(image))
 
 
-def _render_or_406(stored: StoredObject, frame: int | None, options: dict) -> bytes:
+def _render_or_406(stored: StoredObject, data_key: bytes, frame: int | None, options: dict) -> bytes:
     try:
-        return _render(stored, frame, options)
+        return _render(stored, data_key, frame, options)
     except RenderingError as failure:
         if "does not exist" in str(failure):
             raise NotFound(str(failure)) from None
@@ -150,9 +151,10 @@ class ThumbnailView(WadoView):
             "quality": parse_quality(request.GET.get("quality")),
             "shrink_only": request.GET.get("viewport") is None,
         }
+        keys = RequestKeys()
         for stored in _representatives(target.stored_objects()):
             try:
-                image = _render(stored, None, options)
+                image = _render(stored, keys.data_key(stored), None, options)
             except RenderingError:
                 continue
             self.audit_retrieve(request, target, "thumbnail", [stored.instance.sop_instance_uid])

@@ -6,7 +6,7 @@ Tenancy) and is audited as ACCESS_DENIED with the identifiers asked for; a retri
 RETRIEVE before its first byte is sent, so that a client hanging up mid-stream leaves its trace.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from rest_framework.exceptions import NotFound
@@ -16,7 +16,7 @@ import audit
 from accounts import policy
 from audit.models import AuditAction, Outcome
 from imaging.dicomweb.base import DicomwebView
-from imaging.models import Instance, Series, StoredObject, Study
+from imaging.models import Instance, StoredObject, Study
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,35 @@ class Target:
     study: Study
     instances: list[Instance]
     level: str
+    series_uid: str | None = None
+    instance_uid: str | None = None
+    # Already read with the instance (WadoView.target at instance level).
+    known_stored: list[StoredObject] | None = field(default=None, compare=False, repr=False)
 
     def stored_objects(self) -> list[StoredObject]:
-        """The current version of each instance (StoredObject.Meta.ordering: highest version first)."""
-        current = []
-        for instance in self.instances:
-            stored = instance.versions.select_related("instance__series__study").first()
-            if stored is not None:
-                current.append(stored)
+        """The current version (the highest) of each instance, in the order of `instances`: one query
+        for the whole target, with what reading them needs (instance, series, study, wrapping key)."""
+        if self.known_stored is not None:
+            return list(self.known_stored)
+        versions = StoredObject.objects.filter(instance__series__study=self.study)
+        if self.series_uid is not None:
+            versions = versions.filter(instance__series__series_instance_uid=self.series_uid)
+        if self.instance_uid is not None:
+            versions = versions.filter(instance__sop_instance_uid=self.instance_uid)
+        versions = versions.select_related("instance__series", "wrapping_tenant_key").order_by(
+            *(f"instance__{field}" for field in _INSTANCE_ORDER), "-version"
+        )
+        current: list[StoredObject] = []
+        for stored in versions:
+            if current and current[-1].instance_id == stored.instance_id:
+                continue  # an older version
+            stored.instance.series.study = self.study  # already read, and checked by the policy
+            current.append(stored)
         return current
+
+
+# The order of a study's instances: by series, then by instance number.
+_INSTANCE_ORDER = ("series__series_number", "series__id", "instance_number", "id")
 
 
 class WadoView(DicomwebView):
@@ -49,6 +69,10 @@ class WadoView(DicomwebView):
 
     def target(self, request: Request, level: str, **uids: str) -> Target:
         """The study (series, instance) named by `uids`, else 404 after auditing the refusal."""
+        if "instance_uid" in uids and "series_uid" in uids:
+            found = self._stored_instance(request, level, uids)
+            if found is not None:
+                return found
         study = Study.objects.select_related("patient", "tenant").filter(study_instance_uid=uids["study_uid"])
         found = study.first()
         if found is None:
@@ -56,16 +80,45 @@ class WadoView(DicomwebView):
         if not policy.can(request.user, policy.Action.VIEW_STUDY, found):
             self.deny(request, "not_visible", uids)
         instances = Instance.objects.filter(series__study=found).select_related("series")
-        if "series_uid" in uids:
-            if not Series.objects.filter(study=found, series_instance_uid=uids["series_uid"]).exists():
+        series_uid, instance_uid = uids.get("series_uid"), uids.get("instance_uid")
+        if series_uid is not None:
+            # For an instance, the instance's own query below tells whether the series exists.
+            if instance_uid is None and not found.series.filter(series_instance_uid=series_uid).exists():
                 self.deny(request, "not_found", uids)
-            instances = instances.filter(series__series_instance_uid=uids["series_uid"])
-        if "instance_uid" in uids:
-            instances = instances.filter(sop_instance_uid=uids["instance_uid"])
-        ordered = list(instances.order_by("series__series_number", "series__id", "instance_number", "id"))
-        if "instance_uid" in uids and not ordered:
+            instances = instances.filter(series__series_instance_uid=series_uid)
+        if instance_uid is not None:
+            instances = instances.filter(sop_instance_uid=instance_uid)
+        ordered = list(instances.order_by(*_INSTANCE_ORDER))
+        if instance_uid is not None and not ordered:
             self.deny(request, "not_found", uids)
-        return Target(found, ordered, level)
+        for instance in ordered:
+            instance.series.study = found
+        return Target(found, ordered, level, series_uid, instance_uid)
+
+    def _stored_instance(self, request: Request, level: str, uids: dict) -> Target | None:
+        """An instance and its current version in one query (a viewer asks for frames one instance at a
+        time). None when there is no such stored instance: `target` then finds out why, as for any
+        other resource, and audits the refusal."""
+        current = (
+            StoredObject.objects.filter(
+                instance__sop_instance_uid=uids["instance_uid"],
+                instance__series__series_instance_uid=uids["series_uid"],
+                instance__series__study__study_instance_uid=uids["study_uid"],
+            )
+            .select_related(
+                "instance__series__study__patient", "instance__series__study__tenant", "wrapping_tenant_key"
+            )
+            .order_by("-version")
+            .first()
+        )
+        if current is None:
+            return None
+        study = current.instance.series.study
+        if not policy.can(request.user, policy.Action.VIEW_STUDY, study):
+            self.deny(request, "not_visible", uids)
+        return Target(
+            study, [current.instance], level, uids["series_uid"], uids["instance_uid"], known_stored=[current]
+        )
 
     def deny(self, request: Request, reason: str, uids: dict) -> None:
         membership = policy.membership(request.user, request.tenant)

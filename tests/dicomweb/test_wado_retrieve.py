@@ -5,6 +5,8 @@ import json
 
 import pydicom
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import Role
@@ -218,3 +220,30 @@ def test_a_post_to_the_study_resource_still_goes_to_stow_rs(reader, tenant):
 
     # STOW-RS answers a body that is not multipart/related with 415 (PS3.18 10.5.2).
     assert reader.post(url, data=b"x", content_type="text/plain").status_code == 415
+
+
+def test_retrieving_a_study_costs_the_same_queries_whatever_its_size(
+    reader, tenant, django_assert_max_num_queries
+):
+    """One query for all the stored objects and one study key per request, not one per instance (N+1);
+    the body, read outside of the tenant's scope, reads no database at all."""
+    one = ingest_sample(tenant, "CT_small.dcm")
+    datasets = [ingest_sample(tenant, f"series_CT2_{n}.dcm") for n in (17106, 17136, 17166, 17196)]
+    with CaptureQueriesContext(connection) as single:
+        assert len(parts(reader.get(f"/dicomweb/{tenant.slug}/studies/{one.StudyInstanceUID}"))) == 1
+
+    # Authentication, the policy and the audit chain take their part; WADO-RS 4 (study, instances,
+    # stored objects, study key). The cap leaves room for the first, not for one query per instance.
+    with django_assert_max_num_queries(min(len(single.captured_queries), 20)):
+        response = reader.get(f"/dicomweb/{tenant.slug}/studies/{datasets[0].StudyInstanceUID}")
+        assert len(parts(response)) == len(datasets)
+
+
+def test_a_frame_reads_its_instance_and_stored_object_in_one_query(reader, tenant):
+    ds = ingest_sample(tenant, "US_multiframe_jpeg_ybr.dcm")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert reader.get(instance_path(tenant, ds, "/frames/1")).status_code == 200
+
+    imaging = [q["sql"] for q in queries.captured_queries if '"imaging_' in q["sql"].split(" WHERE ")[0]]
+    assert len(imaging) == 2  # the stored object with its instance, series and study; the study key
