@@ -17,6 +17,7 @@ from accounts.sessions.services import end_sessions_after_password_set
 from accounts.tokens import revoke_token
 from audit.admin import AuditedAdminMixin
 from audit.models import AuditAction
+from portal.admin_site import ReadOnlyAdminMixin
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -114,9 +115,10 @@ class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     """Every token, read-only: users make theirs on the API tokens page, operators with
-    `create_api_token` (the plaintext is shown once). Here they are only revoked, which is audited."""
+    `create_api_token` (the plaintext is shown once). Here they are only revoked, which is audited:
+    never deleted, as the row is the record of what the token could do and when it was used."""
 
     list_display = [
         "prefix",
@@ -135,16 +137,6 @@ class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "token_hash"]
     exclude = ["token_hash"]
     actions = ["revoke"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Revoke instead: the row is the record of what the token could do and when it was used.
-        return False
 
     @admin.display(description="State")
     def state(self, token: ApiToken) -> str:

@@ -3,6 +3,7 @@ from django.http import HttpRequest
 
 from audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from audit.services import record
+from portal.admin_site import ReadOnlyAdminMixin
 
 
 class AuditedAdminMixin:
@@ -34,17 +35,8 @@ def _tenant_of(obj):
     return obj if isinstance(obj, Tenant) else getattr(obj, "tenant", None)
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
+class _ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail is append-only: the admin shows it and changes nothing."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(AuditEvent)

@@ -2,19 +2,11 @@ from django.contrib import admin
 
 from audit.admin import AuditedAdminMixin
 from imaging.models import Patient, RemoteAE, Study
+from portal.admin_site import ReadOnlyAdminMixin
 
 
-class ReadOnlyIndexAdmin(admin.ModelAdmin):
+class ReadOnlyIndexAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The index is written by ingestion only; operators inspect it here, by identifiers, not names."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Patient)

@@ -14,5 +14,19 @@ class PlatformAdminSite(AdminSite):
         return request.user.is_active and request.user.is_superuser
 
 
+class ReadOnlyAdminMixin:
+    """Rows the admin shows and never adds, edits or deletes: records written by the product itself
+    (the audit trail, the imaging index, sessions, tokens). Actions may still act on them, audited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class PlatformAdminConfig(AdminConfig):
     default_site = "portal.admin_site.PlatformAdminSite"

@@ -7,9 +7,10 @@ from accounts.models import SessionEndReason, UserSession
 from accounts.sessions import services
 from audit.admin import AuditedAdminMixin
 from audit.models import AuditAction
+from portal.admin_site import ReadOnlyAdminMixin
 
 
-class UserSessionAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class UserSessionAdmin(ReadOnlyAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     """Every user's sessions, read-only; an operator may end sessions (a stolen laptop, a leaver)."""
 
     list_display = ["user", "device", "ip_address", "created_at", "last_seen_at", "state"]
@@ -19,15 +20,6 @@ class UserSessionAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     readonly_fields = [field.name for field in UserSession._meta.fields]
     actions = ["end_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="State")
     def state(self, session: UserSession) -> str:
