@@ -82,7 +82,7 @@ def ingest_with_storescu(
     storescu until QIDO-RS shows every instance."""
     size = sum(path.stat().st_size for path in folder.iterdir())
     started = time.monotonic()
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(  # noqa: S603 (our own or Debian binaries, fixed arguments, no shell)
         storescu_command(server, folder, extra_args),
         capture_output=True,
         text=True,

@@ -118,7 +118,7 @@ class PalisadeServer(ManagedServer):
 
     def run_python(self, script: Path, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """Run a Python script in Palisade's environment (its var dir and database); return its output."""
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(  # noqa: S603 (our own or Debian binaries, fixed arguments, no shell)
             [sys.executable, str(script), *args],
             cwd=ROOT,
             env=self.env(),
@@ -237,7 +237,7 @@ class PalisadeServer(ManagedServer):
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         with (self.workdir / f"{name}.log").open("wb") as log:
-            return subprocess.Popen(  # noqa: S603
+            return subprocess.Popen(  # noqa: S603 (our own or Debian binaries, fixed arguments, no shell)
                 argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
 
@@ -344,7 +344,7 @@ def wait_for_stow(timeout: float, interval: float = 30.0) -> bool:
         urls = ROOT / "imaging" / "dicomweb" / "urls.py"
         has_route = urls.is_file() and "studies" in urls.read_text()
         if has_route:
-            check = subprocess.run(  # noqa: S603
+            check = subprocess.run(  # noqa: S603 (our own or Debian binaries, fixed arguments, no shell)
                 [sys.executable, str(ROOT / "manage.py"), "help", "create_api_token"],
                 cwd=ROOT,
                 capture_output=True,

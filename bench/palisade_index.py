@@ -20,17 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-import django  # noqa: E402
+import django  # noqa: E402 (after the settings module is chosen)
 
 django.setup()
 
-import synthetic  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian  # noqa: E402
+import synthetic  # noqa: E402 (after django.setup)
+from django.db import connection, transaction  # noqa: E402 (after django.setup)
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian  # noqa: E402 (after django.setup)
 
-from imaging.models import Instance, Patient, Series, Study  # noqa: E402
-from portal.models import Tenant  # noqa: E402
-from portal.tenancy import tenant_scope  # noqa: E402
+from imaging.models import Instance, Patient, Series, Study  # noqa: E402 (after django.setup)
+from portal.models import Tenant  # noqa: E402 (after django.setup)
+from portal.tenancy import tenant_scope  # noqa: E402 (after django.setup)
 
 # Studies per transaction: a few thousand rows per bulk insert, and memory stays small.
 STUDIES_PER_BATCH = 500

@@ -118,7 +118,7 @@ def corpus_study(seed: str, study_index: int) -> StudyDemographics:
     family, given = person.choice(FAMILY_NAMES), person.choice(GIVEN_NAMES)
     birth = datetime.date(1930, 1, 1) + datetime.timedelta(days=person.randrange(80 * 365))
     sex = person.choice("FM")
-    visit = random.Random(f"{seed}/study-{study_index}")  # noqa: S311
+    visit = random.Random(f"{seed}/study-{study_index}")  # noqa: S311 (seeded test data, not secrets)
     date = FIRST_STUDY_DATE + datetime.timedelta(days=visit.randrange(STUDY_DATE_SPAN_DAYS))
     return StudyDemographics(
         patient_id=f"{seed_tag(seed)}-{patient_index:06d}",
