@@ -1,37 +1,90 @@
-"""The one access decision of Palisade. Pages, REST, DICOMweb and DIMSE all ask here.
+"""The one access decision of Palisade. Pages, REST, DICOMweb, DIMSE, downloads and the viewer all ask
+here, and nothing else filters studies on its own.
 
-Rights come from the member's role in the tenant; later issues add per-study grants, shares,
-share links and break-the-glass here, and nowhere else.
+Rights come from (DESIGN.md, Access):
+- the member's role in the tenant (the matrix below);
+- per-study object permissions granted with django-guardian (view_study, download_study, share_study);
+- active shares with a member of the clinic (portal.sharing.Share), of a study or of all of a patient's;
+- a patient's link to their own Patient record;
+- a share link's capability, held by a visitor without an account (`LinkVisitor`);
+- a time-boxed break-the-glass grant.
+Grants are read from the database on every decision, never cached beyond the user object of one
+request, so that an expiry or a revocation applies to the very next request.
 """
 
 from enum import StrEnum
 
-from django.db.models import QuerySet
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import Membership, TokenScope, User
 from accounts.roles import Role
 from imaging.models import IngestJob, RemoteAE, Study
 from portal.models import Tenant
+from portal.sharing.models import BreakGlassGrant, Share, ShareLink, StudyUserObjectPermission, active_q
+from portal.tenancy import tenant_scope
 
 
 class Action(StrEnum):
+    # On a tenant.
     ENTER_TENANT = "enter_tenant"
-    VIEW_STUDY = "view_study"
     STORE_INSTANCES = "store_instances"
     VIEW_INGEST_JOBS = "view_ingest_jobs"
     MANAGE_API_TOKENS = "manage_api_tokens"
+    MANAGE_SHARES = "manage_shares"
+    VIEW_AUDIT = "view_audit"
+    # Set a clinic's alert thresholds and webhook (audit.alerts).
+    MANAGE_ALERT_RULES = "manage_alert_rules"
+    # Add a referring doctor to the clinic by invitation e-mail, and share every study of a patient
+    # (present and future) rather than one: both reach beyond one study the sharer may share.
+    INVITE_DOCTOR = "invite_doctor"
+    SHARE_PATIENT = "share_patient"
+    # On a study.
+    VIEW_STUDY = "view_study"
+    DOWNLOAD_STUDY = "download_study"
+    SHARE_STUDY = "share_study"
+    BREAK_GLASS = "break_glass"
+    # On a share or a share link.
+    REVOKE_SHARE = "revoke_share"
 
 
-# Roles that see every study of their clinic; billing sees the list but not the images.
+# The role-permission matrix. Roles that see every study of their clinic, images included; billing
+# sees the list but not the images; the auditor sees the audit trail, not the studies.
 _CLINIC_WIDE_VIEWERS = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.TECHNOLOGIST}
 _CLINIC_WIDE_LISTERS = _CLINIC_WIDE_VIEWERS | {Role.BILLING}
+_CLINIC_WIDE_DOWNLOADERS = _CLINIC_WIDE_VIEWERS
+# Who may share any study of the clinic with a doctor or by link.
+_CLINIC_WIDE_SHARERS = {Role.TENANT_ADMIN, Role.RADIOLOGIST}
 # Who may put studies into the clinic (upload, STOW-RS, import) and follow their ingestion.
 _STORERS = {Role.TENANT_ADMIN, Role.TECHNOLOGIST, Role.RADIOLOGIST}
-# Who administers the clinic: its members' API tokens, and the `admin` token scope.
+# Who administers the clinic: its members' API tokens, every share and link, the `admin` token scope.
 _CLINIC_ADMINS = {Role.TENANT_ADMIN}
+_AUDIT_READERS = {Role.TENANT_ADMIN, Role.AUDITOR}
+# Clinicians who may break the glass on a study they have no right to see.
+_CLINICIANS = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.REFERRING_PHYSICIAN}
+
+# django-guardian codenames (imaging.Study Meta permissions) for the study actions they grant.
+_GUARDIAN_CODENAMES = {
+    Action.VIEW_STUDY: "view_study",
+    Action.DOWNLOAD_STUDY: "download_study",
+    Action.SHARE_STUDY: "share_study",
+}
 
 
-def membership(user: User, tenant: Tenant | None) -> Membership | None:
+class LinkVisitor(AnonymousUser):
+    """Whoever opened a share link (portal.sharing): anonymous everywhere, except that the policy lets
+    them see the link's studies while the link lasts."""
+
+    def __init__(self, link: ShareLink) -> None:
+        self.share_link = link
+
+
+def share_link_of(user: User | AnonymousUser) -> ShareLink | None:
+    return user.share_link if isinstance(user, LinkVisitor) else None
+
+
+def membership(user: User | AnonymousUser, tenant: Tenant | None) -> Membership | None:
     if tenant is None or not user.is_authenticated or not user.is_active:
         return None
     # Remembered on the user object, which lives for one request or task, so that deciding for every
@@ -44,16 +97,77 @@ def membership(user: User, tenant: Tenant | None) -> Membership | None:
     return cache[tenant.pk]
 
 
-def visible_studies(user: User, tenant: Tenant) -> QuerySet[Study]:
-    """Studies of `tenant` that `user` may see in lists. Call inside the tenant's scope."""
+def _granted_studies_q(user: User, tenant: Tenant, codename: str) -> Q:
+    """Studies granted to `user` for `codename`: guardian permissions, and for viewing also active
+    shares and break-the-glass grants; downloads also through shares that allow them."""
+    with tenant_scope(tenant):
+        return _granted_in_scope(user, codename)
+
+
+def _granted_in_scope(user: User, codename: str) -> Q:
+    now = timezone.now()
+    shares = Share.objects.filter(active_q(now), grantee=user)
+    if codename == "download_study":
+        shares = shares.filter(allow_download=True)
+    granted = Q(
+        pk__in=StudyUserObjectPermission.objects.filter(user=user, permission__codename=codename).values(
+            "content_object"
+        )
+    )
+    if codename == "share_study":
+        return granted
+    granted |= Q(pk__in=shares.filter(study__isnull=False).values("study"))
+    granted |= Q(patient__in=shares.filter(patient__isnull=False).values("patient"))
+    if codename == "view_study":
+        granted |= Q(pk__in=BreakGlassGrant.objects.filter(user=user, expires_at__gt=now).values("study"))
+    return granted
+
+
+def _link_studies_q(link: ShareLink, tenant: Tenant) -> Q | None:
+    """The studies of a share link while it grants access, read afresh: None once it has ended."""
+    if link.tenant_id != tenant.pk:
+        return None
+    with tenant_scope(tenant):
+        if (
+            not ShareLink.objects.filter(pk=link.pk)
+            .filter(active_q(timezone.now()), locked_at__isnull=True)
+            .exists()
+        ):
+            return None
+    return Q(pk__in=ShareLink.studies.through.objects.filter(sharelink=link).values("study"))
+
+
+def _study_matches(study: Study, condition: Q) -> bool:
+    with tenant_scope(study.tenant):
+        return Study.objects.filter(condition, pk=study.pk).exists()
+
+
+def visible_studies(user: User | AnonymousUser, tenant: Tenant) -> QuerySet[Study]:
+    """Studies of `tenant` that `user` may see in study lists: those they may open, and for billing
+    every study of the clinic. Call inside the tenant's scope."""
     member = membership(user, tenant)
+    if member is not None and member.role in _CLINIC_WIDE_LISTERS:
+        return Study.objects.select_related("patient").all()
+    return openable_studies(user, tenant)
+
+
+def openable_studies(user: User | AnonymousUser, tenant: Tenant) -> QuerySet[Study]:
+    """Studies of `tenant` that `user` may open (VIEW_STUDY): their series, instances and images.
+    Searches below the study level start here. Call inside the tenant's scope."""
     studies = Study.objects.select_related("patient")
+    link = share_link_of(user)
+    if link is not None:
+        link_q = _link_studies_q(link, tenant)
+        return studies.none() if link_q is None else studies.filter(link_q)
+    member = membership(user, tenant)
     if member is None:
         return studies.none()
-    if member.role in _CLINIC_WIDE_LISTERS:
+    if member.role in _CLINIC_WIDE_VIEWERS:
         return studies.all()
     if member.role == Role.PATIENT:
         return studies.filter(patient__account=user)
+    if member.role == Role.REFERRING_PHYSICIAN:
+        return studies.filter(_granted_studies_q(user, tenant, "view_study"))
     return studies.none()
 
 
@@ -68,24 +182,101 @@ def visible_ingest_jobs(user: User, tenant: Tenant) -> QuerySet[IngestJob]:
     return jobs.none()
 
 
-def can(user: User, action: Action, obj: Tenant | Study) -> bool:
-    """VIEW_STUDY takes a study; every other action a tenant."""
+def _can_on_tenant(user: User | AnonymousUser, action: Action, tenant: Tenant) -> bool:
     if action == Action.ENTER_TENANT:
-        return membership(user, obj) is not None
+        link = share_link_of(user)
+        if link is not None:
+            return _link_studies_q(link, tenant) is not None
+        return membership(user, tenant) is not None
+    member = membership(user, tenant)
+    if member is None:
+        return False
     if action in (Action.STORE_INSTANCES, Action.VIEW_INGEST_JOBS):
-        member = membership(user, obj)
-        return member is not None and member.role in _STORERS
-    if action == Action.MANAGE_API_TOKENS:
-        member = membership(user, obj)
-        return member is not None and member.role in _CLINIC_ADMINS
-    if action == Action.VIEW_STUDY:
-        member = membership(user, obj.tenant)
-        if member is None:
+        return member.role in _STORERS
+    if action in (Action.MANAGE_API_TOKENS, Action.MANAGE_SHARES):
+        return member.role in _CLINIC_ADMINS
+    if action == Action.VIEW_AUDIT:
+        return member.role in _AUDIT_READERS
+    if action in (Action.INVITE_DOCTOR, Action.SHARE_PATIENT):
+        return member.role in _CLINIC_WIDE_SHARERS
+    if action == Action.MANAGE_ALERT_RULES:
+        return member.role in _CLINIC_ADMINS
+    if action == Action.BREAK_GLASS:
+        # On the clinic: whether the member may ask for emergency access at all (the break-the-glass
+        # page, portal.sharing.break_glass); on a study, whether they may for that study. Clinicians who
+        # see every study of the clinic have no glass to break.
+        return member.role in _CLINICIANS - _CLINIC_WIDE_VIEWERS
+    raise ValueError(f"{action!r} is not an action on a clinic")
+
+
+def _can_on_study(user: User | AnonymousUser, action: Action, study: Study) -> bool:
+    link = share_link_of(user)
+    if link is not None:
+        if action not in (Action.VIEW_STUDY, Action.DOWNLOAD_STUDY):
             return False
-        if member.role in _CLINIC_WIDE_VIEWERS:
-            return True
-        return member.role == Role.PATIENT and obj.patient.account_id == user.pk
-    raise ValueError(f"Unknown action {action!r}")
+        link_q = _link_studies_q(link, study.tenant)
+        if link_q is None or not _study_matches(study, link_q):
+            return False
+        return action == Action.VIEW_STUDY or link.allow_download
+    member = membership(user, study.tenant)
+    if member is None:
+        return False
+    if action == Action.BREAK_GLASS:
+        return member.role in _CLINICIANS and not _can_on_study(user, Action.VIEW_STUDY, study)
+    role_allows = {
+        Action.VIEW_STUDY: _CLINIC_WIDE_VIEWERS,
+        Action.DOWNLOAD_STUDY: _CLINIC_WIDE_DOWNLOADERS,
+        Action.SHARE_STUDY: _CLINIC_WIDE_SHARERS,
+    }[action]
+    if member.role in role_allows:
+        return True
+    if member.role == Role.PATIENT:
+        # A patient sees, downloads and shares (by link, for a second opinion) their own studies.
+        return study.patient.account_id == user.pk
+    if member.role == Role.REFERRING_PHYSICIAN:
+        return _study_matches(study, _granted_studies_q(user, study.tenant, _GUARDIAN_CODENAMES[action]))
+    return False
+
+
+def _can_revoke(user: User | AnonymousUser, grant: Share | ShareLink) -> bool:
+    member = membership(user, grant.tenant)
+    if member is None:
+        return False
+    if member.role in _CLINIC_ADMINS:
+        return True
+    sharer = grant.granted_by_id if isinstance(grant, Share) else grant.created_by_id
+    if sharer == user.pk:
+        return True
+    if member.role != Role.PATIENT:
+        return False
+    # The patient whose studies are shared may end the share.
+    if isinstance(grant, Share):
+        patient = grant.patient if grant.patient_id else grant.study.patient
+        return patient.account_id == user.pk
+    with tenant_scope(grant.tenant):
+        studies = grant.studies.all()
+        return studies.exists() and not studies.exclude(patient__account=user).exists()
+
+
+def can(user: User | AnonymousUser, action: Action, obj: Tenant | Study | Share | ShareLink) -> bool:
+    """Whether `user` (a signed-in user, an anonymous caller or a share link's visitor) may do
+    `action` on `obj`: a clinic, a study, or a share or share link for REVOKE_SHARE."""
+    if isinstance(obj, Tenant):
+        return _can_on_tenant(user, action, obj)
+    if isinstance(obj, Study):
+        if action not in (Action.VIEW_STUDY, Action.DOWNLOAD_STUDY, Action.SHARE_STUDY, Action.BREAK_GLASS):
+            raise ValueError(f"{action!r} is not an action on a study")
+        return _can_on_study(user, action, obj)
+    if isinstance(obj, Share | ShareLink):
+        if action != Action.REVOKE_SHARE:
+            raise ValueError(f"{action!r} is not an action on a share")
+        return _can_revoke(user, obj)
+    raise TypeError(f"No policy for {type(obj).__name__}")
+
+
+def roles_seeing_every_study() -> list[Role]:
+    """Roles whose members open every study of their clinic, for a study's "who has access" panel."""
+    return [role for role in Role if role in _CLINIC_WIDE_VIEWERS]
 
 
 def grantable_token_scopes(user: User, tenant: Tenant) -> list[TokenScope]:

@@ -15,9 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.utils import timezone
 
-import audit
 from audit.chain import Break, ChainState, verify_chain
-from audit.models import AuditAction, AuditChainHead, AuditCheckpoint, AuditEvent, Outcome
+from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from imaging.crypto.key_files import load_or_create_key_file
 
 logger = logging.getLogger(__name__)
@@ -101,14 +100,7 @@ def checkpoint_break(state: ChainState, checkpoints: list[AuditCheckpoint]) -> B
 
 def _alert(broken: Break) -> None:
     logger.error("Audit chain verification failed: %s", broken)
-    tenant_id = None if broken.chain == "platform" else int(broken.chain.removeprefix("tenant-"))
-    from portal.models import Tenant
+    # Records the security_alert event in the broken chain and alerts at once (audit.alerts).
+    from audit.alerts.services import report_chain_break
 
-    audit.record(
-        AuditAction.SECURITY_ALERT,
-        tenant=Tenant.objects.filter(pk=tenant_id).first() if tenant_id else None,
-        outcome=Outcome.FAILURE,
-        object_type="audit_chain",
-        object_ids=[broken.chain],
-        details={"alert": "audit_chain_broken", "sequence": broken.sequence, "reason": broken.reason},
-    )
+    report_chain_break(broken)

@@ -36,6 +36,23 @@ class AuditAction(models.TextChoices):
     MFA_FAILED = "mfa_failed", "Failed the second factor"
     MFA_BACKUP_CODE_USED = "mfa_backup_code_used", "Used a backup code"
     API_TOKEN_REVOKED = "api_token_revoked", "Revoked an API token"
+    # Sharing and emergency access (portal.sharing).
+    SHARE_GRANTED = "share_granted", "Shared with a doctor"
+    SHARE_REVOKED = "share_revoked", "Ended a share"
+    INVITATION_SENT = "invitation_sent", "Invited a doctor"
+    SHARE_LINK_CREATED = "share_link_created", "Created a share link"
+    SHARE_LINK_REVOKED = "share_link_revoked", "Revoked a share link"
+    SHARE_LINK_OPENED = "share_link_opened", "Opened a share link"
+    SHARE_LINK_FAILED = "share_link_failed", "Failed to open a share link"
+    PERMISSION_GRANTED = "permission_granted", "Granted a per-study right"
+    PERMISSION_REMOVED = "permission_removed", "Removed a per-study right"
+    BREAK_THE_GLASS = "break_the_glass", "Broke the glass"
+    DOWNLOAD = "download", "Downloaded a study"
+    # Reading and exporting the trail, and its alerts (audit).
+    AUDIT_VIEWED = "audit_viewed", "Read the audit trail"
+    AUDIT_EXPORTED = "audit_exported", "Exported the audit trail"
+    ALERT_RAISED = "alert_raised", "Raised an alert"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged", "Acknowledged an alert"
 
 
 class Outcome(models.TextChoices):
@@ -114,3 +131,21 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain} checkpoint at {self.sequence}"
+
+
+class SyslogCursor(models.Model):
+    """How far one audit chain has been forwarded to the syslog collector (audit.exports.forwarding).
+
+    The cursor moves only after a batch was written whole to the collector, so a collector that is
+    down delays forwarding and never loses an event. `leased_until` keeps two workers from sending
+    the same events at once without holding a database transaction open while the network is slow.
+    """
+
+    chain = models.CharField(max_length=40, primary_key=True)
+    sequence = models.PositiveBigIntegerField(default=0, help_text="The last event of the chain sent.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, help_text="Why the last attempt failed.")
+
+    def __str__(self) -> str:
+        return f"{self.chain} forwarded to {self.sequence}"

@@ -18,9 +18,19 @@ def _session_ref(request: HttpRequest) -> str:
     return hashlib.sha256(key.encode()).hexdigest() if key else ""
 
 
+# Set on a request whose refusal is already in the trail, so that audit.middleware does not add a
+# second, vaguer event for the same refusal.
+DENIAL_RECORDED = "_palisade_denial_recorded"
+
+
 def record(action: AuditAction, **kwargs) -> AuditEvent:
     """Write one audit event (see `event` for the arguments) as the newest link of its chain."""
-    return append(event(action, **kwargs))
+    written = append(event(action, **kwargs))
+    request = kwargs.get("request")
+    if action == AuditAction.ACCESS_DENIED and request is not None:
+        # A REST framework request wraps Django's; the middleware sees Django's.
+        setattr(getattr(request, "_request", request), DENIAL_RECORDED, True)
+    return written
 
 
 def record_all(events: list[AuditEvent]) -> list[AuditEvent]:

@@ -10,10 +10,17 @@ class ReadOnlyIndexAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyIndexAdmin):
-    list_display = ["__str__", "tenant", "created_at"]
-    list_filter = ["tenant"]
-    exclude = ["name", "birth_date", "patient_id", "issuer_of_patient_id", "sex", "account"]
+class PatientAdmin(AuditedAdminMixin, ReadOnlyIndexAdmin):
+    """By identifiers only. The one thing an operator may change is whether the patient is restricted
+    (VIP): every access to a restricted patient's studies raises an alert (audit.alerts)."""
+
+    list_display = ["__str__", "tenant", "is_restricted", "created_at"]
+    list_filter = ["tenant", "is_restricted"]
+    fields = ["tenant", "is_restricted", "created_at"]
+    readonly_fields = ["tenant", "created_at"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
 
 
 @admin.register(Study)

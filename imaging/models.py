@@ -26,6 +26,11 @@ class Patient(TenantOwned):
         related_name="patient_records",
         help_text="The portal account of the patient, once they have signed up with their access code.",
     )
+    is_restricted = models.BooleanField(
+        "restricted (VIP)",
+        default=False,
+        help_text="Every access to this patient's studies raises an alert to the clinic's privacy officers.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -62,6 +67,9 @@ class Study(TenantOwned):
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-study_date", "-study_time", "-id"]
+        # With Django's own view_study: the per-study rights granted through django-guardian
+        # (portal.sharing.StudyUserObjectPermission, read by accounts.policy).
+        permissions = [("download_study", "Can download the study"), ("share_study", "Can share the study")]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "study_instance_uid"], name="study_unique_per_tenant")
         ]

@@ -54,7 +54,12 @@ INSTALLED_APPS = [
     # Single sign-on with each clinic's OpenID Connect provider (accounts/sso).
     "accounts.sso",
     "audit",
+    # Rules over the audit stream, alert delivery and the alerts page (audit/alerts).
+    "audit.alerts",
     "imaging",
+    "guardian",
+    # Shares, share links, per-study permissions and break-the-glass grants (portal/sharing).
+    "portal.sharing",
 ]
 
 MIDDLEWARE = [
@@ -66,6 +71,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Puts on request.user the device that verified the session's second factor (user.is_verified()).
     "django_otp.middleware.OTPMiddleware",
+    # An anonymous session that opened a share link is that link's visitor (portal/sharing/links), before
+    # anything else looks at the user.
+    "portal.sharing.links.middleware.ShareLinkVisitorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Ends timed-out and revoked sessions before anything else looks at the user (accounts/sessions).
@@ -75,6 +83,8 @@ MIDDLEWARE = [
     "accounts.mfa.middleware.SecondFactorMiddleware",
     "accounts.middleware.PasswordExpiryMiddleware",
     "portal.tenancy.TenantScopeMiddleware",
+    # Inside the tenant's scope: records each refusal that its view did not record (audit/middleware.py).
+    "audit.middleware.DenialAuditMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -135,7 +145,10 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
 ]
+# No guardian "anonymous user" row: visitors without an account hold share links, never permissions.
+ANONYMOUS_USER_NAME = None
 # Axes locks on the failure that reaches the limit: with 11, ten wrong passwords in a row are refused
 # as wrong and the eleventh locks the name (answered 429), as does every attempt after it.
 AXES_FAILURE_LIMIT = env.int("PALISADE_LOCKOUT_FAILURE_LIMIT", default=11)
@@ -243,6 +256,16 @@ PALISADE_VIEWER_DIR = Path(env.str("PALISADE_VIEWER_DIR", default=str(VAR_DIR / 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Palisade <no-reply@palisade.invalid>")
+# Where people reach the portal, for links in messages sent outside a request (alert e-mails, webhooks).
+PALISADE_BASE_URL = env.str("PALISADE_BASE_URL", default="http://127.0.0.1:8000")
+
+# --- Alerts and emergency access ------------------------------------------------------------------------
+# How long a break-the-glass grant lasts (portal/sharing/break_glass.py).
+PALISADE_BREAK_GLASS_MINUTES = env.int("PALISADE_BREAK_GLASS_MINUTES", default=60)
+# First wait before a failed alert webhook is tried again; doubled each time, at most 15 minutes.
+PALISADE_ALERT_WEBHOOK_BACKOFF_SECONDS = env.float("PALISADE_ALERT_WEBHOOK_BACKOFF_SECONDS", default=10.0)
+# Let clinics' alert webhooks use plain http and private or loopback addresses (development only).
+PALISADE_ALERT_WEBHOOK_ALLOW_LOCAL = env.bool("PALISADE_ALERT_WEBHOOK_ALLOW_LOCAL", default=False)
 
 # --- Storage regions ------------------------------------------------------------------------------------
 # Each region names a storage and the jurisdiction it lies in; a tenant's data never leaves the
@@ -299,7 +322,14 @@ CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_worker_heartbeat", "schedule": 30.0},
     "ingest-sweeper": {"task": "imaging.tasks.requeue_stalled_ingest_jobs", "schedule": 60.0},
     "audit-checkpoints": {"task": "audit.tasks.sign_audit_checkpoints", "schedule": 24 * 3600.0},
+    # Sends new audit events to the syslog collector, when one is configured (audit/exports/forwarding.py).
+    "audit-syslog": {"task": "audit.exports.tasks.forward_audit_to_syslog", "schedule": 30.0},
     "planner-statistics": {"task": "portal.tasks.refresh_planner_statistics", "schedule": 3600.0},
+    "alert-rules": {
+        "task": "audit.alerts.tasks.evaluate_alert_rules",
+        "schedule": env.float("PALISADE_ALERT_EVALUATION_SECONDS", default=30.0),
+    },
+    "alert-redelivery": {"task": "audit.alerts.tasks.redeliver_pending_alerts", "schedule": 300.0},
 }
 
 # --- REST API -------------------------------------------------------------------------------------------
@@ -352,6 +382,19 @@ PALISADE_MASTER_KEY_FILE = Path(
 PALISADE_AUDIT_SIGNING_KEY_FILE = Path(
     env.str("PALISADE_AUDIT_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "audit-signing.key"))
 )
+# --- Audit exports (audit/exports; docs/audit.md, "Exports") -------------------------------------------
+# This installation's name in DICOM audit messages (AuditSourceID) and FHIR AuditEvents (source).
+PALISADE_AUDIT_SOURCE_ID = env.str("PALISADE_AUDIT_SOURCE_ID", default="palisade")
+# The audit record repository that receives DICOM audit messages over syslog TLS (RFC 5425); none
+# when the host is empty. The CA file verifies the collector's certificate (the system's CAs when
+# empty); a client certificate and key answer a collector that asks for one (IHE ATNA).
+PALISADE_AUDIT_SYSLOG_HOST = env.str("PALISADE_AUDIT_SYSLOG_HOST", default="")
+PALISADE_AUDIT_SYSLOG_PORT = env.int("PALISADE_AUDIT_SYSLOG_PORT", default=6514)
+PALISADE_AUDIT_SYSLOG_CA_FILE = env.str("PALISADE_AUDIT_SYSLOG_CA_FILE", default="")
+PALISADE_AUDIT_SYSLOG_CLIENT_CERT = env.str("PALISADE_AUDIT_SYSLOG_CLIENT_CERT", default="")
+PALISADE_AUDIT_SYSLOG_CLIENT_KEY = env.str("PALISADE_AUDIT_SYSLOG_CLIENT_KEY", default="")
+PALISADE_AUDIT_SYSLOG_TIMEOUT = env.float("PALISADE_AUDIT_SYSLOG_TIMEOUT", default=10.0)
+
 PALISADE_PKCS11_LIBRARY = env.str("PALISADE_PKCS11_LIBRARY", default="")
 PALISADE_PKCS11_TOKEN = env.str("PALISADE_PKCS11_TOKEN", default="")
 PALISADE_PKCS11_PIN = env.str("PALISADE_PKCS11_PIN", default="")

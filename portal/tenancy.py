@@ -69,6 +69,10 @@ def connect_signals() -> None:
 
 @contextmanager
 def _db_scope(db_scope: _DbScope) -> Iterator[None]:
+    if db_scope == _current.get():
+        # Already there (the policy deciding inside a request's scope): no round trip to set it again.
+        yield
+        return
     token = _current.set(db_scope)
     _apply_to_open_connections(db_scope)
     try:

@@ -17,6 +17,13 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/api-tokens/", include("accounts.api_tokens.clinic_urls")),
     path("dicomweb/<slug:tenant_slug>/", include("imaging.dicomweb.urls")),
     path("viewer/", include("imaging.viewer.urls")),
+    # Each of these modules spells out its full paths (tenant routes under t/<slug:tenant_slug>/).
+    path("", include("portal.sharing.urls")),
+    path("", include("portal.sharing.links.urls")),
+    path("", include("portal.sharing.break_glass_urls")),
+    path("", include("audit.alerts.urls")),
+    path("", include("audit.review.urls")),
+    path("", include("audit.exports.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/me/", api.MeView.as_view(), name="api-me"),
     path("api/v1/tenants/<slug:tenant_slug>/studies/", api.StudyListView.as_view(), name="api-studies"),

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
@@ -16,6 +17,8 @@ from audit.models import AuditAction
 from imaging.models import Study
 from portal import selectors
 from portal.decorators import tenant_member_required
+from portal.sharing import selectors as sharing_selectors
+from portal.sharing import services as sharing_services
 from portal.tasks import refresh_clinic_summary
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,9 @@ def study_detail(request: HttpRequest, tenant_slug: str, study_uid: str) -> Http
         object_type="study",
         object_ids=[study.study_instance_uid],
     )
+    # Opened: no longer "new" on the doctor's worklist.
+    sharing_services.mark_shares_seen(request.user, study)
+    access = sharing_selectors.access_panel(request.user, study)
     return render(
         request,
         "portal/study_detail.html",
@@ -82,8 +88,23 @@ def study_detail(request: HttpRequest, tenant_slug: str, study_uid: str) -> Http
             "membership": request.membership,
             "study": study,
             "series": study.series.all(),
+            "access": access,
+            "shared_with_me": sharing_selectors.shares_with(request.user, study),
+            "share_links": access.links if access is not None else [],
+            "share_link_routes": _share_link_routes_exist(request.tenant.slug, study.study_instance_uid),
         },
     )
+
+
+def _share_link_routes_exist(tenant_slug: str, study_uid: str) -> bool:
+    """Whether the share link pages (portal.sharing.links) are installed, so that the study page links to
+    them only once they are."""
+    try:
+        reverse("share-link-new", kwargs={"tenant_slug": tenant_slug, "study_uid": study_uid})
+        reverse("share-link-detail", kwargs={"tenant_slug": tenant_slug, "link_id": 1})
+    except NoReverseMatch:
+        return False
+    return True
 
 
 @require_GET

@@ -1,4 +1,7 @@
+import hashlib
 import itertools
+import secrets
+from datetime import timedelta
 
 import factory
 from django.utils import timezone
@@ -7,6 +10,7 @@ from accounts.models import Membership, User
 from accounts.roles import Role
 from imaging.models import Instance, Patient, Series, Study
 from portal.models import Tenant
+from portal.sharing.models import BreakGlassGrant, Share, ShareLink
 from portal.tenancy import tenant_scope
 
 _uid = itertools.count(1)
@@ -94,3 +98,51 @@ class InstanceFactory(TenantOwnedFactory):
     series = factory.SubFactory(SeriesFactory, tenant=factory.SelfAttribute("..tenant"))
     sop_instance_uid = factory.LazyFunction(dicom_uid)
     sop_class_uid = "1.2.840.10008.5.1.4.1.1.2"
+
+
+class ShareFactory(TenantOwnedFactory):
+    """A study shared with a doctor for a week; pass `patient=` and `study=None` to share a patient."""
+
+    class Meta:
+        model = Share
+
+    tenant = factory.SubFactory(TenantFactory)
+    study = factory.SubFactory(StudyFactory, tenant=factory.SelfAttribute("..tenant"))
+    grantee = factory.SubFactory(UserFactory)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class ShareLinkFactory(TenantOwnedFactory):
+    """A share link for a week. Its token is `share_link_token(link)`: the row keeps only the hash."""
+
+    class Meta:
+        model = ShareLink
+        skip_postgeneration_save = True
+
+    tenant = factory.SubFactory(TenantFactory)
+    token = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
+    token_hash = factory.LazyAttribute(lambda link: hashlib.sha256(link.token.encode()).hexdigest())
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+    @classmethod
+    def _create(cls, model_class, *args, token, **kwargs):
+        link = super()._create(model_class, *args, **kwargs)
+        link.token = token
+        return link
+
+    @factory.post_generation
+    def studies(self, create, extracted, **kwargs):
+        if create and extracted:
+            with tenant_scope(self.tenant):
+                self.studies.set(extracted)
+
+
+class BreakGlassGrantFactory(TenantOwnedFactory):
+    class Meta:
+        model = BreakGlassGrant
+
+    tenant = factory.SubFactory(TenantFactory)
+    study = factory.SubFactory(StudyFactory, tenant=factory.SelfAttribute("..tenant"))
+    user = factory.SubFactory(UserFactory)
+    reason = "Emergency department, unconscious patient"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))

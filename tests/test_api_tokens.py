@@ -142,11 +142,13 @@ def test_a_malformed_or_unknown_bearer_header_is_401(client, tenant, header):
     assert "error=" in response["WWW-Authenticate"]
 
 
-def test_no_credentials_get_a_challenge_without_an_error_code(client):
+def test_no_credentials_get_a_challenge_without_an_error_code(client, db):
     response = client.get(reverse("api-me"))
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="palisade"'
+    # Every refusal is in the trail (audit/middleware.py), this one too.
+    assert AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED, details__route="api-me").count() == 1
 
 
 def test_a_disabled_user_token_stops_working(tenant, member_factory):

@@ -8,7 +8,6 @@ from drf_spectacular.types import OpenApiTypes
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -17,6 +16,8 @@ import audit
 from accounts import policy
 from accounts.authentication import BearerTokenAuthentication, require_token_scope
 from audit.models import AuditAction, Outcome
+from portal.sharing.links.authentication import MemberOrLinkVisitor, ShareLinkVisitorAuthentication
+from portal.sharing.links.services import VISITOR_ACTOR_ROLE
 
 
 class _FirstRenderer(BaseContentNegotiation):
@@ -48,15 +49,21 @@ class DicomwebSchema(AutoSchema):
 
 class DicomwebView(APIView):
     """A bearer token or the session cookie; session POSTs need the CSRF token (DRF SessionAuthentication).
+    The session may be a member's or that of a share link's visitor (portal/sharing/links).
 
     The caller must hold `required_action` on the clinic of the URL, else 404 for every method, as for
-    a clinic that does not exist (DESIGN.md, Tenancy). Anonymous callers get 401 and a Bearer challenge;
+    a clinic that does not exist (DESIGN.md, Tenancy): a link's visitor enters only the link's clinic,
+    only while the link lasts, and never stores. Anonymous callers get 401 and a Bearer challenge;
     a bearer token without the scope the request needs, 403.
     """
 
     schema = DicomwebSchema()
-    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
+    authentication_classes = [
+        BearerTokenAuthentication,
+        SessionAuthentication,
+        ShareLinkVisitorAuthentication,
+    ]
+    permission_classes = [MemberOrLinkVisitor]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _FirstRenderer
     required_action: policy.Action
@@ -73,6 +80,13 @@ class DicomwebView(APIView):
         # After the policy: what the user may not do at all stays a 404; a token without the scope for
         # what they may do answers 403 (accounts.authentication).
         require_token_scope(request, self)
+
+    def actor_role(self, request: Request) -> str:
+        """The caller's role in the clinic for audit events ("" if none), or that of a link visitor."""
+        if isinstance(request.user, policy.LinkVisitor):
+            return VISITOR_ACTOR_ROLE
+        member = policy.membership(request.user, request.tenant)
+        return member.role if member else ""
 
     def refuse(self, request: Request, url_kwargs: dict) -> NoReturn:
         """Audit the refusal (identifiers only), then answer the 404 of a clinic that does not exist."""

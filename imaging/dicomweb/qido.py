@@ -74,7 +74,7 @@ class QidoView(DicomwebView):
         audit.record(
             AuditAction.QUERY,
             request=request,
-            actor_role=policy.membership(request.user, request.tenant).role,
+            actor_role=self.actor_role(request),
             object_type="study",
             object_ids=page.study_uids,
             details={

@@ -121,11 +121,10 @@ class WadoView(DicomwebView):
         )
 
     def deny(self, request: Request, reason: str, uids: dict) -> None:
-        membership = policy.membership(request.user, request.tenant)
         audit.record(
             AuditAction.ACCESS_DENIED,
             request=request,
-            actor_role=membership.role if membership else "",
+            actor_role=self.actor_role(request),
             outcome=Outcome.FAILURE,
             object_type="study",
             object_ids=[value for key, value in sorted(uids.items()) if key.endswith("_uid")],
@@ -139,7 +138,7 @@ class WadoView(DicomwebView):
         audit.record(
             AuditAction.RETRIEVE,
             request=request,
-            actor_role=policy.membership(request.user, request.tenant).role,
+            actor_role=self.actor_role(request),
             object_type=target.level,
             object_ids=instance_uids,
             details={

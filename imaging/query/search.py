@@ -71,7 +71,14 @@ def _search(
 ) -> QueryPage:
     if criteria.level != level:
         raise ValueError(f"Criteria of level {criteria.level.name} used for a {level.name} search")
-    return search(policy.visible_studies(user, tenant), criteria, limit=limit, offset=offset)
+    # Study lists show what the caller may list (billing: every study); series and instances only
+    # what they may open.
+    studies = (
+        policy.visible_studies(user, tenant)
+        if level == Level.STUDY
+        else policy.openable_studies(user, tenant)
+    )
+    return search(studies, criteria, limit=limit, offset=offset)
 
 
 def search(

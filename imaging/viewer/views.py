@@ -5,6 +5,9 @@
 - /viewer/t/<clinic>/app-config.js is that clinic's configuration (imaging.viewer.config);
 - /viewer/<file> are OHIF's own files, the same for every clinic.
 
+A share link's visitor (portal/sharing/links) opens the viewer of the link's clinic too, while the link
+lasts; what OHIF then finds through DICOMweb is the link's studies alone.
+
 OHIF reads DICOM through the clinic's DICOMweb base with the session cookie: every study it shows is
 decided, and audited, by the DICOMweb views. Every response here carries the cross-origin isolation
 headers OHIF needs for SharedArrayBuffer (its 3D views and multi-threaded decoding).
@@ -29,6 +32,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
 
+from accounts import policy
 from imaging.viewer.config import app_config_script
 from imaging.viewer.install import APP_CONFIG_PLACEHOLDER, MARKER
 from portal.decorators import tenant_member_required
@@ -56,6 +60,37 @@ def cross_origin_isolated(view: Callable[..., HttpResponse]) -> Callable[..., Ht
     return wrapper
 
 
+def _is_link_visitor(request: HttpRequest) -> bool:
+    return isinstance(request.user, policy.LinkVisitor)
+
+
+def clinic_viewer_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Members of the clinic (portal.decorators.tenant_member_required), and the visitor of a share link
+    of the clinic while it lasts; 404 for any other visitor, as for a clinic that does not exist."""
+    for_members = tenant_member_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not _is_link_visitor(request):
+            return for_members(request, *args, **kwargs)
+        if request.tenant is None or not policy.can(request.user, policy.Action.ENTER_TENANT, request.tenant):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def signed_in_or_link_visitor(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """login_required, letting a share link's visitor through too (OHIF's files hold no clinic's data)."""
+    for_users = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return (view if _is_link_visitor(request) else for_users)(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _viewer_dir() -> Path:
     return settings.PALISADE_VIEWER_DIR
 
@@ -69,9 +104,12 @@ def _not_installed() -> HttpResponse:
 
 @cross_origin_isolated
 @require_safe
-@login_required
+@signed_in_or_link_visitor
 def viewer_home(request: HttpRequest) -> HttpResponse:
-    """/viewer/: a member of one clinic goes to its viewer; anyone else picks a clinic on the home page."""
+    """/viewer/: a member of one clinic goes to its viewer; anyone else picks a clinic on the home page, and
+    a share link's visitor goes back to the link's studies."""
+    if _is_link_visitor(request):
+        return redirect("share-link-home")
     memberships = list(request.user.memberships.select_related("tenant").filter(tenant__is_active=True)[:2])
     if len(memberships) == 1:
         return redirect("viewer", tenant_slug=memberships[0].tenant.slug)
@@ -81,7 +119,7 @@ def viewer_home(request: HttpRequest) -> HttpResponse:
 @cross_origin_isolated
 @require_safe
 @never_cache
-@tenant_member_required
+@clinic_viewer_access
 def viewer_shell(request: HttpRequest, tenant_slug: str, route: str = "") -> HttpResponse:
     """OHIF's index.html for any client-side route, loading the clinic's app-config.js."""
     try:
@@ -95,7 +133,7 @@ def viewer_shell(request: HttpRequest, tenant_slug: str, route: str = "") -> Htt
 @cross_origin_isolated
 @require_safe
 @never_cache
-@tenant_member_required
+@clinic_viewer_access
 def viewer_config(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     return HttpResponse(
         app_config_script(request, request.tenant), content_type="text/javascript; charset=utf-8"
@@ -104,7 +142,7 @@ def viewer_config(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 
 @cross_origin_isolated
 @require_safe
-@login_required
+@signed_in_or_link_visitor
 def viewer_file(request: HttpRequest, path: str) -> HttpResponse:
     """One of OHIF's files (bundles, WebAssembly, fonts, images), revalidated by Last-Modified: their
     content changes only when the viewer is reinstalled."""

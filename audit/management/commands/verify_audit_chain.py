@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import chain_of, chains, verify_chain
+from audit.alerts.services import report_chain_break
+from audit.chain import Break, chain_of, chains, verify_chain
 from audit.checkpoints import checkpoint_break
 from audit.models import AuditChainHead, AuditCheckpoint
 from portal.models import Tenant
@@ -30,7 +31,13 @@ class Command(BaseCommand):
             )
             head = AuditChainHead.objects.filter(chain=chain).first()
             if broken is None and head is not None and head.sequence > state.events:
-                broken = f"chain {chain} ends at event {state.events} but its head is at {head.sequence}"
+                broken = Break(
+                    chain,
+                    state.events + 1,
+                    f"the chain ends at event {state.events} but its head is at {head.sequence}",
+                )
             if broken is not None:
+                # Recorded in the broken chain and alerted at once, as the daily checkpoint does.
+                report_chain_break(broken)
                 raise CommandError(str(broken))
             self.stdout.write(f"chain {chain}: {state.events} events, intact")
