@@ -60,6 +60,13 @@ def event(
             actor = request.user
         if tenant is None:
             tenant = getattr(request, "tenant", None)
+        link = getattr(getattr(request, "user", None), "share_link", None)
+        if link is not None:
+            # Whoever holds a share link (accounts.policy.LinkVisitor) has no account: the link is who
+            # they are, on every event of their requests (the patient's access history and the alert
+            # rules read it there).
+            details = {"share_link": str(link.pk), **(details or {})}
+            actor_role = actor_role or "share_link_visitor"
     return AuditEvent(
         action=action,
         outcome=outcome,

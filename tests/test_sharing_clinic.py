@@ -10,9 +10,9 @@ from django.utils import timezone
 from accounts import policy
 from accounts.roles import Role
 from audit.models import AuditAction, AuditEvent
-from portal.sharing.models import Share, StudyUserObjectPermission
+from portal.sharing.models import Share, ShareLink, StudyUserObjectPermission
 from portal.tenancy import tenant_scope
-from tests.factories import PatientFactory, ShareFactory, StudyFactory, UserFactory
+from tests.factories import PatientFactory, ShareFactory, ShareLinkFactory, StudyFactory, UserFactory
 
 NOTE = "Private word for the doctor"
 
@@ -77,7 +77,7 @@ def test_the_clinic_admin_lists_active_and_ended_shares(tenant, study, admin, do
     assert doctor.email in page and "CT HEAD" in page
     assert reverse("share-revoke", args=[tenant.slug, active.pk]) in page
     event = AuditEvent.objects.filter(action=AuditAction.VIEW_STUDY_LIST, actor=admin).first()
-    assert event.details == {"page": "clinic_shares", "state": "active"}
+    assert event.details == {"page": "clinic_shares", "state": "active", "share_links": []}
     assert (event.object_type, event.object_ids) == ("share", [str(active.pk)])
 
 
@@ -247,3 +247,47 @@ def test_operators_cannot_add_or_change_shares_in_the_admin(operator_client, ten
     assert operator_client.get(reverse("admin:sharing_share_add")).status_code == 403
     operator_client.post(reverse("admin:sharing_share_change", args=[share.pk]), {"allow_download": "on"})
     assert not reloaded(share).allow_download
+
+
+def test_the_clinic_admin_lists_the_clinics_share_links_with_their_state(
+    tenant, other_tenant, study, admin, member_factory
+):
+    radiologist = member_factory(tenant, Role.RADIOLOGIST)
+    live = ShareLinkFactory(
+        tenant=tenant, studies=[study], created_by=radiologist, label="Dr. Outside", use_limit=3
+    )
+    revoked = ShareLinkFactory(
+        tenant=tenant, studies=[study], label="Second opinion", revoked_at=timezone.now()
+    )
+    ShareLinkFactory(tenant=other_tenant, studies=[StudyFactory(tenant=other_tenant)], label="Elsewhere")
+    client = client_of(admin)
+
+    active_page = client.get(shares_page(tenant))
+    all_page = client.get(shares_page(tenant, "all"))
+
+    assert [(row.link, row.state) for row in active_page.context["links"]] == [(live, "active")]
+    assert {(row.link, row.state) for row in all_page.context["links"]} == {
+        (live, "active"),
+        (revoked, "revoked"),
+    }
+    html = all_page.content.decode()
+    assert reverse("share-link-detail", args=[tenant.slug, live.pk]) in html
+    assert "Elsewhere" not in html
+    listed = AuditEvent.objects.filter(action=AuditAction.VIEW_STUDY_LIST, details__state="all").get()
+    assert sorted(listed.details["share_links"]) == sorted([live.pk, revoked.pk])
+
+
+def test_operators_see_share_links_and_revoke_them(operator_client, tenant, study):
+    link = ShareLinkFactory(tenant=tenant, studies=[study], label="Dr. Outside")
+
+    listing = operator_client.get(reverse("admin:sharing_sharelink_changelist")).content.decode()
+    response = operator_client.post(
+        reverse("admin:sharing_sharelink_changelist"), {"action": "revoke", "_selected_action": [link.pk]}
+    )
+
+    assert "Dr. Outside" in listing and link.token not in listing and "Doe^Jane" not in listing
+    assert response.status_code == 302
+    with tenant_scope(tenant):
+        assert ShareLink.objects.get(pk=link.pk).revoked_at is not None
+    event = AuditEvent.objects.get(action=AuditAction.SHARE_LINK_REVOKED)
+    assert (event.tenant, event.actor_role, event.object_ids) == (tenant, "platform_operator", [str(link.pk)])

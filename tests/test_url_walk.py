@@ -76,11 +76,8 @@ def _carries_pixels(content_type: str) -> bool:
 
 
 def _says_nothing(response, content: bytes, anonymous: bool) -> bool:
-    """A refusal; a QIDO-RS search that found nothing (what it answers for a study that does not
-    exist); or, for an anonymous caller, the way to the sign-in page."""
+    """A refusal or, for an anonymous caller, the way to the sign-in page."""
     if response.status_code in NEUTRAL:
-        return True
-    if response.status_code == 200 and content.strip() == b"[]":
         return True
     return (
         anonymous

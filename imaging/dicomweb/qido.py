@@ -1,8 +1,11 @@
 """QIDO-RS: GET /dicomweb/<tenant>/studies, series and instances, nested and flat (PS3.18 10.6).
 
 Any member of the clinic may search; what they find is what accounts.policy.visible_studies lets them
-see, so a member without rights gets 200 and an empty list, not 404 (DESIGN.md, Access). Callers who
-may not enter the clinic get the 404 of DicomwebView, audited as ACCESS_DENIED.
+see, so a search that finds nothing they may see answers 200 and an empty list. A search inside one
+study (/studies/{study}/series, /studies/{study}/instances) names a resource: a study the caller may not
+open answers 404 like one that does not exist, audited as ACCESS_DENIED, so that a share ended a moment
+ago is refused as plainly as by WADO-RS. Callers who may not enter the clinic get the 404 of
+DicomwebView, audited likewise.
 """
 
 from django.http import HttpResponse
@@ -49,6 +52,15 @@ class QidoView(DicomwebView):
     ) -> HttpResponse:
         if not _accepts_json(request.META.get("HTTP_ACCEPT", "")):
             raise _NotAcceptable
+        if (
+            study_uid is not None
+            and not policy.openable_studies(request.user, request.tenant)
+            .filter(study_instance_uid=study_uid)
+            .exists()
+        ):
+            self.refuse(
+                request, {"study_uid": study_uid, **({"series_uid": series_uid} if series_uid else {})}
+            )
         path_uids = {Level.STUDY: study_uid, Level.SERIES: series_uid}
         try:
             query = parse_query(

@@ -4,7 +4,8 @@ from django.utils import timezone
 
 from portal.admin_site import ReadOnlyAdminMixin
 from portal.sharing import services
-from portal.sharing.models import Share
+from portal.sharing.links.services import link_state, revoke_link
+from portal.sharing.models import Share, ShareLink
 from portal.sharing.selectors import share_state
 
 
@@ -52,3 +53,43 @@ class ShareAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             for share in queryset.select_related("tenant", "study")
         )
         messages.success(request, f"{revoked} share(s) revoked.")
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every clinic's share links, read-only and by identifiers; operators may only revoke one (audited
+    on the link's clinic). Only the token's hash exists: no one can open a link from here."""
+
+    list_display = ["id", "tenant", "label", "created_by", "created_at", "expires_at", "use_count", "state"]
+    list_filter = ["tenant", "allow_download"]
+    list_select_related = ["tenant", "created_by"]
+    search_fields = ["created_by__email", "label"]
+    date_hierarchy = "created_at"
+    fields = [
+        "tenant",
+        "label",
+        "created_by",
+        "allow_download",
+        "use_limit",
+        "use_count",
+        "failed_attempts",
+        "created_at",
+        "expires_at",
+        "locked_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.display(description="State")
+    def state(self, link: ShareLink) -> str:
+        return link_state(link).replace("_", " ").capitalize()
+
+    @admin.action(description="Revoke the selected share links")
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        revoked = sum(
+            revoke_link(link, by=request.user, request=request, actor_role="platform_operator")
+            for link in queryset.select_related("tenant")
+        )
+        messages.success(request, f"{revoked} share link(s) revoked.")

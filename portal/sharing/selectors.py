@@ -208,3 +208,15 @@ def clinic_study_rights(tenant: Tenant) -> QuerySet[StudyUserObjectPermission]:
         .select_related("user", "permission", "content_object")
         .order_by("content_object__study_date", "user__email", "permission__codename")
     )
+
+
+def clinic_links(tenant: Tenant, state: str = "active") -> list[LinkRow]:
+    """The share links of `tenant` in `state` (`active`: may still be opened or used; `ended`; `all`),
+    newest first, with their state. Call inside the tenant's scope."""
+    now = timezone.now()
+    links = ShareLink.objects.select_related("created_by").annotate(study_count=Count("studies"))
+    if state == "active":
+        links = links.filter(active_q(now), locked_at__isnull=True)
+    elif state == "ended":
+        links = links.exclude(Q(active_q(now), locked_at__isnull=True))
+    return [LinkRow(link, link_state(link, now).replace("_", " ")) for link in links[:500]]

@@ -143,13 +143,14 @@ def _clinic_shares_page(request: HttpRequest, right_form: StudyRightForm, status
         state = "active"
     now = timezone.now()
     shares = list(selectors.clinic_shares(tenant, state)[:500])
+    links = selectors.clinic_links(tenant, state)
     audit.record(
         AuditAction.VIEW_STUDY_LIST,
         request=request,
         actor_role=request.membership.role,
         object_type="share",
         object_ids=[str(share.pk) for share in shares],
-        details={"page": "clinic_shares", "state": state},
+        details={"page": "clinic_shares", "state": state, "share_links": [row.link.pk for row in links]},
     )
     return render(
         request,
@@ -167,6 +168,7 @@ def _clinic_shares_page(request: HttpRequest, right_form: StudyRightForm, status
                 )
                 for share in shares
             ],
+            "links": links,
             "rights": selectors.clinic_study_rights(tenant),
             "right_form": right_form,
             "right_labels": services.STUDY_RIGHTS,

@@ -151,6 +151,7 @@ def revoke_link(link: ShareLink, *, by: User, request: HttpRequest, actor_role: 
     audit.record(
         AuditAction.SHARE_LINK_REVOKED,
         request=request,
+        tenant=link.tenant,
         actor_role=actor_role,
         object_type="share_link",
         object_ids=[str(link.pk)],
