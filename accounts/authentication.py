@@ -24,6 +24,7 @@ from accounts.models import ApiToken, TokenScope, User
 from accounts.sessions.services import client_address
 from accounts.tokens import authenticate_token
 from audit.models import AuditAction, Outcome
+from audit.services import REFUSED_BEARER
 
 DICOMWEB_PATH_PREFIX = "/dicomweb/"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -109,6 +110,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         if match is not None and "tenant_slug" in match.kwargs:
             tenant = getattr(request, "tenant", None)
             if tenant is None or tenant.pk != token.tenant_id:
+                # Whoever records the refusal (audit.middleware, a DICOMweb view) names the token and
+                # its holder, though the request stays without a user.
+                setattr(request._request, REFUSED_BEARER, token)
                 raise exceptions.NotFound
         return token.user, token
 

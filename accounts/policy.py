@@ -40,6 +40,11 @@ class Action(StrEnum):
     # (present and future) rather than one: both reach beyond one study the sharer may share.
     INVITE_DOCTOR = "invite_doctor"
     SHARE_PATIENT = "share_patient"
+    # Publish the clinic's consent texts, choose which actions need consent, record a signed paper form
+    # (portal.consents).
+    MANAGE_CONSENTS = "manage_consents"
+    # Give a patient an access code to their images (portal.patients).
+    ISSUE_ACCESS_CODE = "issue_access_code"
     # On a study.
     VIEW_STUDY = "view_study"
     DOWNLOAD_STUDY = "download_study"
@@ -201,6 +206,10 @@ def _can_on_tenant(user: User | AnonymousUser, action: Action, tenant: Tenant) -
         return member.role in _CLINIC_WIDE_SHARERS
     if action == Action.MANAGE_ALERT_RULES:
         return member.role in _CLINIC_ADMINS
+    if action == Action.MANAGE_CONSENTS:
+        return member.role in _CLINIC_ADMINS
+    if action == Action.ISSUE_ACCESS_CODE:
+        return member.role in _CLINIC_WIDE_VIEWERS
     if action == Action.BREAK_GLASS:
         # On the clinic: whether the member may ask for emergency access at all (the break-the-glass
         # page, portal.sharing.break_glass); on a study, whether they may for that study. Clinicians who

@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 
 
 class AuditedPasswordResetForm(PasswordResetForm):
-    """Records each reset e-mail sent; nothing is recorded for an address without an account."""
+    """Records each reset e-mail sent; nothing is recorded for an address without an account. The event
+    is written before the mail goes out: a worker that dies in between leaves an event for a mail that
+    may not have left (retried later), never a mail that the trail does not know of."""
 
     _source_address: str | None = None
 
@@ -27,7 +29,6 @@ class AuditedPasswordResetForm(PasswordResetForm):
         super().save(*args, **kwargs)
 
     def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs) -> None:
-        super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
         user = context["user"]
         audit.record(
             AuditAction.PASSWORD_RESET_REQUESTED,
@@ -36,6 +37,7 @@ class AuditedPasswordResetForm(PasswordResetForm):
             object_ids=[str(user.pk)],
             source_address=self._source_address,
         )
+        super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -53,6 +53,13 @@ class AuditAction(models.TextChoices):
     AUDIT_EXPORTED = "audit_exported", "Exported the audit trail"
     ALERT_RAISED = "alert_raised", "Raised an alert"
     ALERT_ACKNOWLEDGED = "alert_acknowledged", "Acknowledged an alert"
+    # Patient onboarding (portal.patients).
+    ACCESS_CODE_ISSUED = "access_code_issued", "Issued a patient access code"
+    PATIENT_JOINED = "patient_joined", "Joined as a patient with an access code"
+    PATIENT_JOIN_FAILED = "patient_join_failed", "Failed to join with an access code"
+    # Patients' consents (portal.consents).
+    CONSENT_GRANTED = "consent_granted", "Gave consent"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Withdrew consent"
 
 
 class Outcome(models.TextChoices):

@@ -21,6 +21,9 @@ def _session_ref(request: HttpRequest) -> str:
 # Set on a request whose refusal is already in the trail, so that audit.middleware does not add a
 # second, vaguer event for the same refusal.
 DENIAL_RECORDED = "_palisade_denial_recorded"
+# Set by accounts.authentication on a request refused for the API token it carried (a token of another
+# clinic): the request has no user, yet whoever records the refusal names the token and its holder.
+REFUSED_BEARER = "_palisade_refused_bearer"
 
 
 def record(action: AuditAction, **kwargs) -> AuditEvent:
@@ -56,6 +59,10 @@ def event(
 
     `source_address` is for events without an HTTP request (a DIMSE peer's IP address)."""
     if request is not None:
+        refused_token = getattr(request, REFUSED_BEARER, None)
+        if refused_token is not None:
+            actor = actor or refused_token.user
+            details = {**(details or {}), "token": refused_token.prefix}
         if actor is None and getattr(request, "user", None) is not None and request.user.is_authenticated:
             actor = request.user
         if tenant is None:

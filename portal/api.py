@@ -71,5 +71,7 @@ class StudyListView(generics.ListAPIView):
             actor_role=policy.membership(request.user, request.tenant).role,
             object_type="study",
             object_ids=[row["study_instance_uid"] for row in response.data["results"]],
+            # Which interface and which API token (as QIDO-RS names them), if the caller used one.
+            details={"service": "rest", "token": getattr(request.auth, "prefix", None)},
         )
         return response

@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "guardian",
     # Shares, share links, per-study permissions and break-the-glass grants (portal/sharing).
     "portal.sharing",
+    # Patients' accounts and pages, their consents, and study downloads (issue 8).
+    "portal.patients",
+    "portal.consents",
+    "imaging.downloads",
 ]
 
 MIDDLEWARE = [
@@ -262,6 +266,8 @@ PALISADE_BASE_URL = env.str("PALISADE_BASE_URL", default="http://127.0.0.1:8000"
 # --- Alerts and emergency access ------------------------------------------------------------------------
 # How long a break-the-glass grant lasts (portal/sharing/break_glass.py).
 PALISADE_BREAK_GLASS_MINUTES = env.int("PALISADE_BREAK_GLASS_MINUTES", default=60)
+# How long a built study download stays available (imaging/downloads; docs/downloads.md).
+PALISADE_DOWNLOAD_LINK_HOURS = env.int("PALISADE_DOWNLOAD_LINK_HOURS", default=24)
 # First wait before a failed alert webhook is tried again; doubled each time, at most 15 minutes.
 PALISADE_ALERT_WEBHOOK_BACKOFF_SECONDS = env.float("PALISADE_ALERT_WEBHOOK_BACKOFF_SECONDS", default=10.0)
 # Let clinics' alert webhooks use plain http and private or loopback addresses (development only).
@@ -330,6 +336,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("PALISADE_ALERT_EVALUATION_SECONDS", default=30.0),
     },
     "alert-redelivery": {"task": "audit.alerts.tasks.redeliver_pending_alerts", "schedule": 300.0},
+    "study-downloads": {"task": "imaging.downloads.tasks.sweep_study_downloads", "schedule": 300.0},
 }
 
 # --- REST API -------------------------------------------------------------------------------------------

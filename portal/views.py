@@ -13,9 +13,11 @@ from kombu.exceptions import OperationalError as BrokerError
 
 import audit
 from accounts import policy
+from accounts.roles import Role
 from audit.models import AuditAction
 from imaging.models import Study
 from portal import selectors
+from portal.consents import selectors as consent_selectors
 from portal.decorators import tenant_member_required
 from portal.sharing import selectors as sharing_selectors
 from portal.sharing import services as sharing_services
@@ -27,6 +29,9 @@ logger = logging.getLogger(__name__)
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     memberships = list(request.user.memberships.select_related("tenant").filter(tenant__is_active=True))
+    if memberships and all(m.role == Role.PATIENT for m in memberships) and not request.user.is_superuser:
+        # A patient's page gathers their images from every clinic (portal.patients).
+        return redirect("my-images")
     if len(memberships) == 1 and not request.user.is_superuser:
         return redirect("clinic-dashboard", tenant_slug=memberships[0].tenant.slug)
     return render(request, "portal/home.html", {"memberships": memberships})
@@ -92,6 +97,11 @@ def study_detail(request: HttpRequest, tenant_slug: str, study_uid: str) -> Http
             "shared_with_me": sharing_selectors.shares_with(request.user, study),
             "share_links": access.links if access is not None else [],
             "share_link_routes": _share_link_routes_exist(request.tenant.slug, study.study_instance_uid),
+            "consents": consent_selectors.consent_summary(study.patient)
+            if consent_selectors.may_see_consents(request.user, study)
+            else None,
+            "may_record_consent": policy.can(request.user, policy.Action.MANAGE_CONSENTS, request.tenant),
+            "may_download": policy.can(request.user, policy.Action.DOWNLOAD_STUDY, study),
         },
     )
 

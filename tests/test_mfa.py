@@ -283,7 +283,7 @@ def test_a_patient_is_not_forced_to_enrol_but_may(client, tenant, member_factory
 
     landed = sign_in_with_password(client, patient)
 
-    assert landed.redirect_chain[-1][0] == reverse("clinic-dashboard", args=["alpha"])
+    assert landed.redirect_chain[-1][0] == reverse("my-images")
     assert "optional for you" in client.get(reverse("mfa:security")).content.decode()
     device_page = client.get(reverse("mfa:add-totp"))
     assert device_page.status_code == 200

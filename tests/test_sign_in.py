@@ -28,6 +28,10 @@ def test_each_demo_user_signs_in_and_sees_their_role(demo, client, role):
     # app (tests/test_mfa.py for the second factor itself).
     response = sign_in(client, email, demo_password(email), key=demo_totp_key(email).hex())
 
+    if role == Role.PATIENT:
+        # Patients land on their own images, across their clinics (portal/patients).
+        assert response.redirect_chain[-1][0] == reverse("my-images")
+        return
     assert response.redirect_chain[-1][0] == reverse("clinic-dashboard", args=["demo"])
     assert f'data-testid="dashboard-role">{role.label}<' in response.content.decode()
 

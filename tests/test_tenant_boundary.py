@@ -20,6 +20,7 @@ def _wado_uids(study, keys: tuple[str, ...]) -> dict:
 TENANT_ROUTES = {
     "clinic-dashboard": lambda study: {},
     "study-detail": lambda study: {"study_uid": study.study_instance_uid},
+    "mobile-viewer": lambda study: {"study_uid": study.study_instance_uid},
     "api-studies": lambda study: {},
     "dicomweb-stow": lambda study: {},
     "dicomweb-stow-study": lambda study: {"study_uid": study.study_instance_uid},
@@ -48,6 +49,18 @@ TENANT_ROUTES = {
     "share-link-new": lambda study: {"study_uid": study.study_instance_uid},
     "share-link-detail": lambda study: {"link_id": 1},
     "share-link-revoke": lambda study: {"link_id": 1},
+    "clinic-consents": lambda study: {},
+    "clinic-consent-requirements": lambda study: {},
+    "study-consent-record": lambda study: {"study_uid": study.study_instance_uid},
+    "patient-access-code-new": lambda study: {"study_uid": study.study_instance_uid},
+    "study-download": lambda study: {"study_uid": study.study_instance_uid},
+    **{
+        name: lambda study: {
+            "study_uid": study.study_instance_uid,
+            "download_id": "00000000-0000-0000-0000-000000000001",
+        }
+        for name in ("study-download-progress", "study-download-status", "study-download-file")
+    },
     "dicomweb-qido-study-series": lambda study: {"study_uid": study.study_instance_uid},
     "dicomweb-qido-series-instances": lambda study: {
         "study_uid": study.study_instance_uid,

@@ -48,6 +48,7 @@ URL_ARGUMENTS = {
     "link_id": lambda victim: 1,
     "alert_id": lambda victim: 1,
     "job_id": lambda victim: 1,
+    "download_id": lambda victim: "00000000-0000-0000-0000-000000000001",
     "session_id": lambda victim: 1,
     "device_id": lambda victim: 1,
     "passkey_id": lambda victim: 1,

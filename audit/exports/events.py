@@ -33,6 +33,7 @@ INSTANCES_ACCESSED = Code("110103", DCM, "DICOM Instances Accessed")
 INSTANCES_TRANSFERRED = Code("110104", DCM, "DICOM Instances Transferred")
 EXPORT = Code("110106", DCM, "Export")
 IMPORT = Code("110107", DCM, "Import")
+PATIENT_RECORD = Code("110110", DCM, "Patient Record")
 QUERY = Code("110112", DCM, "Query")
 SECURITY_ALERT = Code("110113", DCM, "Security Alert")
 USER_AUTHENTICATION = Code("110114", DCM, "User Authentication")
@@ -150,6 +151,13 @@ _KINDS: dict[str, EventKind] = {
     AuditAction.BREAK_THE_GLASS: _alert(EMERGENCY_OVERRIDE_STARTED),
     AuditAction.AUDIT_VIEWED: EventKind(AUDIT_LOG_USED, "R"),
     AuditAction.AUDIT_EXPORTED: EventKind(AUDIT_LOG_USED, "R"),
+    # A patient's access code is a credential; joining with it gives an account its patient role.
+    AuditAction.ACCESS_CODE_ISSUED: _USER_CHANGED,
+    AuditAction.PATIENT_JOINED: _alert(SECURITY_ROLES_CHANGED),
+    AuditAction.PATIENT_JOIN_FAILED: _LOGIN,
+    # A consent decision changes the patient's record: what may be done with their images.
+    AuditAction.CONSENT_GRANTED: EventKind(PATIENT_RECORD, "U"),
+    AuditAction.CONSENT_WITHDRAWN: EventKind(PATIENT_RECORD, "U"),
 }
 
 # Stores that came from files (a browser upload, a bulk import) rather than over the network.

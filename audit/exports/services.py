@@ -29,6 +29,8 @@ def record_export(
     }
     if interface == "rest":
         details["service"] = "fhir"
+        # The API token it was read with, if any (by its prefix, as DICOMweb events name it).
+        details["token"] = getattr(getattr(request, "auth", None), "prefix", None)
     return audit.record(
         AuditAction.AUDIT_EXPORTED,
         request=request,

@@ -160,7 +160,12 @@ def store_received_file(peer: Peer, path: Path, sop_instance_uid: str) -> Datase
         return status_dataset(NOT_AUTHORIZED, "This AE may not store to this AE title.")
     upload = Upload(path, display_name=f"C-STORE from {peer.request.calling_ae_title}")
     try:
-        (job,) = receive_files(peer.tenant, [upload], source=IngestJob.Source.DIMSE)
+        (job,) = receive_files(
+            peer.tenant,
+            [upload],
+            source=IngestJob.Source.DIMSE,
+            origin={"calling_ae": peer.request.calling_ae_title},
+        )
     except StorageFull:
         return status_dataset(FailureReason.OUT_OF_RESOURCES, "Storage is full; send again later.")
     if job.state == IngestJob.State.REJECTED:

@@ -20,6 +20,7 @@ import audit
 from audit.models import AuditAction
 from imaging.crypto.keys import study_data_key
 from imaging.crypto.object_keys import wrap_for_study
+from imaging.ingest.receive import ORIGIN
 from imaging.models import IngestJob, Instance, Patient, Series, SeriesThumbnail, StoredObject, Study
 from imaging.storage import delete_object
 from portal.models import Tenant
@@ -88,6 +89,8 @@ def _index_study_jobs(tenant: Tenant, jobs: list[IngestJob]) -> None:
         if job.stored_object is not None:
             current[instance.pk] = job.stored_object
             placed.append(job.stored_object)
+        # A sender that is not a user (a DIMSE peer's calling AE title), as receive_files was told.
+        origin = job.attributes.get(ORIGIN) or {}
         job.attributes = {}
         job.updated_at = now
         events.append(
@@ -95,13 +98,14 @@ def _index_study_jobs(tenant: Tenant, jobs: list[IngestJob]) -> None:
                 AuditAction.STORE,
                 tenant=tenant,
                 actor=job.submitted_by,
+                actor_role="remote_ae" if job.source == IngestJob.Source.DIMSE else "",
                 object_type="instance",
                 object_ids=[
                     study.study_instance_uid,
                     series.series_instance_uid,
                     instance.sop_instance_uid,
                 ],
-                details={"job": str(job.pk), "source": job.source, "result": job.state},
+                details={"job": str(job.pk), "source": job.source, "result": job.state, **origin},
             )
         )
     _update_rows(StoredObject, placed, ["instance", "version", "wrapped_key", "wrapping_tenant_key"])

@@ -76,9 +76,11 @@ def receive_files(
     submitted_by=None,
     limits: IngestLimits | None = None,
     expected_study_uid: str | None = None,
+    origin: dict | None = None,
 ) -> list[IngestJob]:
     """Accept or refuse each file for `tenant`, returning a job per file in order. Call inside the
-    tenant's scope.
+    tenant's scope. `origin` names a sender that is not a user, by identifiers (a DIMSE peer's calling
+    AE title): the files' audit events, STORE and STORE_REJECTED, carry it in their details.
 
     A refused file's job is REJECTED with a reason a technologist can act on. The accepted files are
     encrypted into storage, made durable together (one round of fsyncs for the batch), and recorded
@@ -93,26 +95,38 @@ def receive_files(
         try:
             parsed = parse_instance(upload.path, limits=limits)
         except IngestRejected as rejection:
-            jobs[position] = _record_rejection(tenant, rejection, source, display_name, submitted_by)
+            jobs[position] = _record_rejection(
+                tenant, rejection, source, display_name, submitted_by, origin=origin
+            )
             continue
         if expected_study_uid is not None and parsed.study_instance_uid != expected_study_uid:
             mismatch = IngestRejected(
                 "study_mismatch", "The instance belongs to another study than the one the request names."
             )
             jobs[position] = _record_rejection(
-                tenant, mismatch, source, display_name, submitted_by, sop_instance_uid=parsed.sop_instance_uid
+                tenant,
+                mismatch,
+                source,
+                display_name,
+                submitted_by,
+                sop_instance_uid=parsed.sop_instance_uid,
+                origin=origin,
             )
             continue
         accepted.append((position, upload, parsed))
     if accepted:
-        stored_jobs = _store(tenant, accepted, source, submitted_by)
+        stored_jobs = _store(tenant, accepted, source, submitted_by, origin)
         for (position, _, _), job in zip(accepted, stored_jobs, strict=True):
             jobs[position] = job
     return jobs
 
 
 def _store(
-    tenant: Tenant, accepted: list[tuple[int, Upload, ParsedInstance]], source, submitted_by
+    tenant: Tenant,
+    accepted: list[tuple[int, Upload, ParsedInstance]],
+    source,
+    submitted_by,
+    origin: dict | None = None,
 ) -> list[IngestJob]:
     region = tenant.home_region
     tenant_key = current_tenant_key(tenant)
@@ -148,7 +162,8 @@ def _store(
             source=source,
             display_name=upload.display_name[:255],
             stored_object=stored,
-            attributes=attributes_of(parsed),
+            # The indexer's audit event names the sender (imaging.ingest.index).
+            attributes=attributes_of(parsed) | ({ORIGIN: origin} if origin else {}),
             sop_instance_uid=parsed.sop_instance_uid,
             submitted_by=submitted_by,
         )
@@ -193,6 +208,10 @@ def enqueue_indexing(jobs: list[IngestJob]) -> None:
         logger.warning("Broker unreachable; %d ingest jobs wait for the sweeper", len(jobs))
 
 
+# The key of a job's attributes that holds its `origin` until it is indexed.
+ORIGIN = "origin"
+
+
 def attributes_of(parsed: ParsedInstance) -> dict:
     """The parsed index values as JSON (dates as ISO strings); imaging.ingest.index reads them back."""
     return {
@@ -209,6 +228,7 @@ def _record_rejection(
     submitted_by,
     *,
     sop_instance_uid: str = "",
+    origin: dict | None = None,
 ) -> IngestJob:
     with transaction.atomic():
         job = IngestJob.objects.create(
@@ -226,10 +246,11 @@ def _record_rejection(
             AuditAction.STORE_REJECTED,
             tenant=tenant,
             actor=submitted_by,
+            actor_role="remote_ae" if source == IngestJob.Source.DIMSE else "",
             outcome=Outcome.FAILURE,
             object_type="ingest_job",
             object_ids=[str(job.pk)],
-            details={"code": rejection.code},
+            details={"code": rejection.code, **(origin or {})},
         )
     return job
 

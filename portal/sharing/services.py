@@ -22,6 +22,7 @@ from accounts.models import Membership, User
 from accounts.roles import Role
 from audit.models import AuditAction
 from imaging.models import Study
+from portal.consents.services import ConsentRequired, require_consent_to_share
 from portal.models import Tenant
 from portal.sharing.models import Share, StudyUserObjectPermission, active_q
 from portal.tenancy import tenant_scope
@@ -140,6 +141,11 @@ def share_with_doctor(
     # connection's tenant too (row-level security), whoever calls this, a view or a script.
     with transaction.atomic(), tenant_scope(tenant):
         may_invite = _check_may_share(sharer, study, whole_patient=whole_patient, invite=invite)
+        try:
+            # The clinic may require the patient's consent to sharing with named doctors (portal.consents).
+            require_consent_to_share(study.patient)
+        except ConsentRequired as refusal:
+            raise ShareRefused(str(refusal)) from refusal
         grantee, invited = _find_or_invite_doctor(
             tenant, email, invite=invite, full_name=full_name, specific_reasons=may_invite
         )

@@ -39,12 +39,15 @@ def test_a_token_of_another_clinic_gets_the_same_404_as_a_missing_clinic(client,
     assert nothing_stored(other_tenant)
 
 
-def test_a_refused_store_is_audited_as_access_denied(client, tenant, other_tenant, token):
+def test_a_refused_store_is_audited_as_access_denied(client, tenant, other_tenant, storer, token):
     post(client, stow_url("bravo", "2.25.42"), BODY, token=token)
 
     event = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED)
     assert (event.tenant, event.outcome, event.object_ids) == (other_tenant, Outcome.FAILURE, ["2.25.42"])
-    assert event.details == {"route": "dicomweb-stow-study", "method": "POST"}
+    # The token of another clinic is named, with its holder, though the request has no user.
+    assert event.actor == storer
+    prefix = ApiToken.objects.get(user=storer).prefix
+    assert event.details == {"route": "dicomweb-stow-study", "method": "POST", "token": prefix}
 
 
 def test_a_session_member_of_another_clinic_gets_404(client, other_tenant, storer):

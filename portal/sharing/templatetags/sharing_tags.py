@@ -29,6 +29,14 @@ def sharing_links(context) -> list[dict]:
                 "testid": "clinic-shares-link",
             }
         )
+    if policy.can(user, policy.Action.MANAGE_CONSENTS, tenant):
+        links.append(
+            {
+                "url": reverse("clinic-consents", args=[tenant.slug]),
+                "label": "Consents",
+                "testid": "consents-link",
+            }
+        )
     if shows_worklist(user):
         links.append(
             {"url": reverse("shared-worklist"), "label": "Shared with me", "testid": "worklist-link"}

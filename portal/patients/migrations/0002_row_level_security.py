@@ -1,0 +1,9 @@
+from django.db import migrations
+
+from portal.rls import enable_tenant_rls
+
+
+class Migration(migrations.Migration):
+    dependencies = [("patients", "0001_initial")]
+
+    operations = [enable_tenant_rls("patients_patientaccesscode")]

@@ -1,0 +1,38 @@
+"""Reads for the patient's pages: their studies across every clinic where they are a patient."""
+
+from dataclasses import dataclass
+
+from accounts import policy
+from accounts.models import Membership, User
+from accounts.roles import Role
+from imaging.models import Study
+from portal.models import Tenant
+from portal.tenancy import tenant_scope
+
+
+@dataclass(frozen=True)
+class ClinicStudies:
+    tenant: Tenant
+    studies: list[Study]
+
+
+def patient_memberships(user: User) -> list[Membership]:
+    """The clinics where `user` is a patient, active ones only, by clinic name."""
+    return list(
+        Membership.objects.select_related("tenant")
+        .filter(user=user, role=Role.PATIENT, tenant__is_active=True)
+        .order_by("tenant__name")
+    )
+
+
+def studies_by_clinic(user: User) -> list[ClinicStudies]:
+    """Every study `user` may see as a patient, grouped by clinic. The policy decides, clinic by clinic,
+    inside that clinic's scope: nothing here filters studies on its own."""
+    found = []
+    for member in patient_memberships(user):
+        with tenant_scope(member.tenant):
+            studies = list(
+                policy.visible_studies(user, member.tenant).order_by("-study_date", "-study_time", "-id")
+            )
+        found.append(ClinicStudies(tenant=member.tenant, studies=studies))
+    return found
