@@ -54,11 +54,13 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# End-to-end ingest, then C-STORE, QIDO-RS and WADO-RS, next to Orthanc on this machine (bench/README.md).
+# End-to-end ingest, then C-STORE, QIDO-RS and WADO-RS, next to Orthanc on this machine, then what the audit
+# trail adds to a QIDO-RS search (bench/README.md).
 # Debian's orthanc is installed when run as root; the service the package may start is stopped, the bench
 # starts its own on free ports.
 BENCH_ARGS ?= --repeat 3
 BENCH_DICOM_ARGS ?=
+BENCH_AUDIT_ARGS ?=
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'
 	touch $@ $(VENV)/.installed-run
@@ -72,6 +74,7 @@ bench-deps:
 bench: $(VENV)/.installed-bench bench-deps
 	$(BIN)/python bench/run_ingest.py $(BENCH_ARGS)
 	$(BIN)/python bench/run_dicom.py $(BENCH_DICOM_ARGS)
+	$(BIN)/python bench/run_audit_overhead.py $(BENCH_AUDIT_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -8,7 +8,8 @@ scripts/create-postgres-role.sh gives it) and dropped at the end. With `broker_u
 (redis://127.0.0.1:6379/0) Celery uses that broker, on a queue of its own, instead of the embedded
 default, kombu's file transport under var/.
 
-Processes, as in the Procfile: `uvicorn portal.asgi:application` on a free loopback port and
+Processes, as in the Procfile: `uvicorn portal.asgi:application` (or the `asgi_app` given, such as
+bench/asgi_without_audit.py's for run_audit_overhead.py) on a free loopback port and
 `celery -A portal worker --concurrency=2` (the machine has 2 cores; the web process parses and
 encrypts, the two worker processes index); with `dimse=True` also `manage.py dicom_scp` on a free
 loopback port, with the bench's calling AE title registered for 127.0.0.1. Beat is not started: it
@@ -68,13 +69,20 @@ class PalisadeServer(ManagedServer):
         web_workers: int = 1,
         keep_dir: bool = False,
         dimse: bool = False,
+        asgi_app: str = "portal.asgi:application",
+        app_dir: Path | None = None,
     ):
+        """`asgi_app` is what uvicorn serves, `module:attribute`; `app_dir` a folder put first on
+        sys.path to import it from (uvicorn's --app-dir), for a bench module such as
+        bench/asgi_without_audit.py. The defaults serve the product as the Procfile does."""
         self.database_url = database_url
         self.broker_url = broker_url
         self.queue = f"bench-{secrets.token_hex(4)}"
         self.worker_concurrency = worker_concurrency
         self.web_workers = web_workers
         self.keep_dir = keep_dir
+        self.asgi_app = asgi_app
+        self.app_dir = app_dir
         self.port = free_port()
         self.base_url = f"http://{LOOPBACK}:{self.port}"
         self.dicomweb_url = f"{self.base_url}/dicomweb/{TENANT}"
@@ -179,7 +187,8 @@ class PalisadeServer(ManagedServer):
             "web",
             [
                 str(self.bin / "uvicorn"),
-                "portal.asgi:application",
+                self.asgi_app,
+                *(["--app-dir", str(self.app_dir)] if self.app_dir is not None else []),
                 "--host",
                 LOOPBACK,
                 "--port",

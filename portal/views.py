@@ -41,6 +41,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = request.tenant
     studies = list(policy.visible_studies(request.user, tenant)[:200])
+    for study in studies:
+        # The policy reads each row's clinic: it is this one, already loaded (no query per row).
+        study.tenant = tenant
     audit.record(
         AuditAction.VIEW_STUDY_LIST,
         request=request,
