@@ -3,6 +3,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 
 from accounts import policy
 
@@ -39,3 +40,19 @@ def tenant_action_required(
         return wrapper
 
     return decorator
+
+
+def private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page that no cache keeps and whose address no Referer carries elsewhere: share-link visitors'
+    pages (the token), access codes, downloads. Under no-referrer a browser posts the page's forms with
+    `Origin: null` and no Referer, which Django's CSRF check refuses: such views take
+    portal.sharing.links.csrf's check instead (Fetch Metadata)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapper

@@ -5,14 +5,11 @@ referring doctors whose share allows it, and share link visitors whose link does
 anyone asking about another person's job, gets 404 (audited by audit/middleware.py). Pages carry no
 cache and no Referer, as a share link visitor's pages do."""
 
-from collections.abc import Callable
-from functools import wraps
 from uuid import UUID
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -23,19 +20,9 @@ from audit.models import AuditAction
 from imaging.downloads import services
 from imaging.downloads.models import DownloadJob
 from imaging.models import Study
+from portal.decorators import private_page
 from portal.sharing.links.csrf import no_referrer_csrf_protect
 from portal.sharing.links.services import VISITOR_ACTOR_ROLE
-
-
-def _private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        add_never_cache_headers(response)
-        response["Referrer-Policy"] = "no-referrer"
-        return response
-
-    return wrapper
 
 
 def _downloadable_study(request: HttpRequest, study_uid: str) -> Study:
@@ -65,7 +52,7 @@ def _base_template(request: HttpRequest) -> str:
     return "sharing/links/visitor_base.html" if isinstance(request.user, LinkVisitor) else "base.html"
 
 
-@_private_page
+@private_page
 @csrf_exempt  # share link visitors' pages are no-referrer: csrf.py checks instead of the site-wide check
 @no_referrer_csrf_protect
 @require_http_methods(["GET", "POST"])
@@ -91,7 +78,7 @@ def choose_format(request: HttpRequest, tenant_slug: str, study_uid: str) -> Htt
     )
 
 
-@_private_page
+@private_page
 @require_safe
 def progress(request: HttpRequest, tenant_slug: str, study_uid: str, download_id: UUID) -> HttpResponse:
     study = _downloadable_study(request, study_uid)
@@ -112,7 +99,7 @@ def progress(request: HttpRequest, tenant_slug: str, study_uid: str, download_id
     )
 
 
-@_private_page
+@private_page
 @require_safe
 def status(request: HttpRequest, tenant_slug: str, study_uid: str, download_id: UUID) -> HttpResponse:
     study = _downloadable_study(request, study_uid)
@@ -132,7 +119,7 @@ def status(request: HttpRequest, tenant_slug: str, study_uid: str, download_id: 
     )
 
 
-@_private_page
+@private_page
 @require_safe
 def archive(request: HttpRequest, tenant_slug: str, study_uid: str, download_id: UUID) -> HttpResponse:
     """The transfer itself: audited as DOWNLOAD before its first byte, like a WADO-RS retrieval."""

@@ -2,9 +2,6 @@
 render; the rules live there. The pages that show or take an access code are never cached and send no
 Referer."""
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.password_validation import validate_password
@@ -12,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -24,7 +20,7 @@ from accounts.roles import Role
 from accounts.sessions.services import client_address
 from audit.models import AuditAction
 from imaging.models import Study
-from portal.decorators import tenant_action_required
+from portal.decorators import private_page, tenant_action_required
 from portal.patients import codes, selectors, services
 from portal.patients.forms import IssueAccessCodeForm, JoinForm
 from portal.patients.services import CodeState, IssueRefused, JoinRefused, NewAccount
@@ -39,21 +35,6 @@ _REFUSALS = {
     CodeState.REVOKED: "This code was replaced by a newer one. Use the newest code your clinic gave you.",
     CodeState.LOCKED: "This code is locked after too many wrong answers. Ask your clinic for a new one.",
 }
-
-
-def private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """No cache keeps a page with an access code, no Referer carries the page's address elsewhere.
-    Under no-referrer a browser posts the page's form with `Origin: null` and no Referer, which Django's
-    CSRF check refuses: such views take portal.sharing.links.csrf's check instead (Fetch Metadata)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        add_never_cache_headers(response)
-        response["Referrer-Policy"] = "no-referrer"
-        return response
-
-    return wrapper
 
 
 # --- Clinic staff: issuing a code -----------------------------------------------------------------------

@@ -3,14 +3,10 @@
 session there, and every page of the visitor's is sent with `Referrer-Policy: no-referrer` and
 `Cache-Control: no-store` (THREATS.md, Access)."""
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -22,7 +18,7 @@ from accounts.sessions.services import client_address
 from audit.models import AuditAction, Outcome
 from audit.services import DENIAL_RECORDED
 from imaging.models import Study
-from portal.decorators import tenant_member_required
+from portal.decorators import private_page, tenant_member_required
 from portal.sharing.links import codes, services, visits
 from portal.sharing.links.codes import CodeRequest
 from portal.sharing.links.csrf import no_referrer_csrf_protect
@@ -65,19 +61,6 @@ _REFUSALS = {
 }
 
 
-def visitor_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """No Referer carries the token (or the visitor's page) elsewhere; no cache keeps a page of studies."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        add_never_cache_headers(response)
-        response["Referrer-Policy"] = "no-referrer"
-        return response
-
-    return wrapper
-
-
 def _refused(request: HttpRequest, reason: str) -> HttpResponse:
     status, title, text = _REFUSALS[reason]
     minutes = int(services.GUESS_WINDOW.total_seconds() // 60)
@@ -96,7 +79,7 @@ def _refused(request: HttpRequest, reason: str) -> HttpResponse:
 # --- The visitor ----------------------------------------------------------------------------------------
 
 
-@visitor_page
+@private_page
 @csrf_exempt  # for the site-wide check, which no-referrer defeats; csrf.py checks instead
 @no_referrer_csrf_protect
 @require_http_methods(["GET", "POST"])
@@ -174,7 +157,7 @@ def _landing_page(
     )
 
 
-@visitor_page
+@private_page
 @require_safe
 def link_home(request: HttpRequest) -> HttpResponse:
     """The studies of the link this browser opened, each with a button to the viewer."""
