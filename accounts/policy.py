@@ -45,11 +45,22 @@ class Action(StrEnum):
     MANAGE_CONSENTS = "manage_consents"
     # Give a patient an access code to their images (portal.patients).
     ISSUE_ACCESS_CODE = "issue_access_code"
+    # A patient's own page of who opened their studies (audit.review.access_history); staff read the
+    # whole trail on the review page instead.
+    VIEW_OWN_ACCESS_HISTORY = "view_own_access_history"
+    # Define research projects and run their de-identified exports (imaging.research).
+    MANAGE_RESEARCH = "manage_research"
     # On a study.
     VIEW_STUDY = "view_study"
     DOWNLOAD_STUDY = "download_study"
     SHARE_STUDY = "share_study"
     BREAK_GLASS = "break_glass"
+    # Download the study de-identified (PS3.15 Annex E), for teaching or a colleague's research; the
+    # patient's research consent is checked by the caller (portal.consents), not here.
+    DOWNLOAD_DEIDENTIFIED = "download_deidentified"
+    # See the patient's consents on the study page (portal.consents): the clinic's staff who see every
+    # study, and the patient whose study it is; referring doctors, billing and the auditor do not.
+    VIEW_CONSENTS = "view_consents"
     # On a share or a share link.
     REVOKE_SHARE = "revoke_share"
 
@@ -66,6 +77,8 @@ _STORERS = {Role.TENANT_ADMIN, Role.TECHNOLOGIST, Role.RADIOLOGIST}
 # Who administers the clinic: its members' API tokens, every share and link, the `admin` token scope.
 _CLINIC_ADMINS = {Role.TENANT_ADMIN}
 _AUDIT_READERS = {Role.TENANT_ADMIN, Role.AUDITOR}
+# Who may define research projects, export de-identified studies, and download one de-identified.
+_RESEARCH_MANAGERS = {Role.TENANT_ADMIN, Role.RADIOLOGIST}
 # Clinicians who may break the glass on a study they have no right to see.
 _CLINICIANS = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.REFERRING_PHYSICIAN}
 
@@ -210,6 +223,10 @@ def _can_on_tenant(user: User | AnonymousUser, action: Action, tenant: Tenant) -
         return member.role in _CLINIC_ADMINS
     if action == Action.ISSUE_ACCESS_CODE:
         return member.role in _CLINIC_WIDE_VIEWERS
+    if action == Action.VIEW_OWN_ACCESS_HISTORY:
+        return member.role == Role.PATIENT
+    if action == Action.MANAGE_RESEARCH:
+        return member.role in _RESEARCH_MANAGERS
     if action == Action.BREAK_GLASS:
         # On the clinic: whether the member may ask for emergency access at all (the break-the-glass
         # page, portal.sharing.break_glass); on a study, whether they may for that study. Clinicians who
@@ -232,6 +249,12 @@ def _can_on_study(user: User | AnonymousUser, action: Action, study: Study) -> b
         return False
     if action == Action.BREAK_GLASS:
         return member.role in _CLINICIANS and not _can_on_study(user, Action.VIEW_STUDY, study)
+    if action == Action.DOWNLOAD_DEIDENTIFIED:
+        return member.role in _RESEARCH_MANAGERS
+    if action == Action.VIEW_CONSENTS:
+        if member.role == Role.PATIENT:
+            return study.patient.account_id == user.pk
+        return member.role in _CLINIC_WIDE_VIEWERS
     role_allows = {
         Action.VIEW_STUDY: _CLINIC_WIDE_VIEWERS,
         Action.DOWNLOAD_STUDY: _CLINIC_WIDE_DOWNLOADERS,
@@ -273,7 +296,14 @@ def can(user: User | AnonymousUser, action: Action, obj: Tenant | Study | Share 
     if isinstance(obj, Tenant):
         return _can_on_tenant(user, action, obj)
     if isinstance(obj, Study):
-        if action not in (Action.VIEW_STUDY, Action.DOWNLOAD_STUDY, Action.SHARE_STUDY, Action.BREAK_GLASS):
+        if action not in (
+            Action.VIEW_STUDY,
+            Action.DOWNLOAD_STUDY,
+            Action.SHARE_STUDY,
+            Action.BREAK_GLASS,
+            Action.DOWNLOAD_DEIDENTIFIED,
+            Action.VIEW_CONSENTS,
+        ):
             raise ValueError(f"{action!r} is not an action on a study")
         return _can_on_study(user, action, obj)
     if isinstance(obj, Share | ShareLink):

@@ -101,7 +101,7 @@ def study_detail(request: HttpRequest, tenant_slug: str, study_uid: str) -> Http
             "share_links": access.links if access is not None else [],
             "share_link_routes": _share_link_routes_exist(request.tenant.slug, study.study_instance_uid),
             "consents": consent_selectors.consent_summary(study.patient)
-            if consent_selectors.may_see_consents(request.user, study)
+            if policy.can(request.user, policy.Action.VIEW_CONSENTS, study)
             else None,
             "may_record_consent": policy.can(request.user, policy.Action.MANAGE_CONSENTS, request.tenant),
             "may_download": policy.can(request.user, policy.Action.DOWNLOAD_STUDY, study),

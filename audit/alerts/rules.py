@@ -102,15 +102,20 @@ class Rule:
     actions: frozenset[str]
     # "window": one alert per burst; "event": one per event; "subject": one per subject, ever.
     dedupe = "window"
+    # The prefix of the clinic's settings of this rule in AlertRules (`<setting>_enabled`,
+    # `<setting>_threshold`, `<setting>_window_minutes`); a rule without one is always on, at once.
+    setting: str | None = None
 
     def enabled(self, rules: AlertRules) -> bool:
-        return True
+        return self.setting is None or getattr(rules, f"{self.setting}_enabled")
 
     def threshold(self, rules: AlertRules) -> int:
-        return 1
+        return getattr(rules, f"{self.setting}_threshold", 1) if self.setting else 1
 
     def window(self, rules: AlertRules) -> timedelta:
-        return timedelta(0)
+        if self.setting is None:
+            return timedelta(0)
+        return timedelta(minutes=getattr(rules, f"{self.setting}_window_minutes"))
 
     def observe(self, event: AuditEvent, rules: AlertRules, studies: StudyIndex) -> list[Observation]:
         raise NotImplementedError
@@ -126,10 +131,6 @@ def _minutes_text(minutes: int) -> str:
     return "a minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def _minutes(rules: AlertRules, name: str) -> timedelta:
-    return timedelta(minutes=getattr(rules, f"{name}_window_minutes"))
-
-
 def _successful_access(event: AuditEvent) -> bool:
     return event.action in ACCESS_ACTIONS and event.outcome == Outcome.SUCCESS
 
@@ -138,15 +139,7 @@ class FailedSignIns(Rule):
     kind = AlertKind.FAILED_SIGN_INS
     severity = Severity.HIGH
     actions = frozenset({AuditAction.SIGN_IN_FAILED})
-
-    def enabled(self, rules):
-        return rules.failed_sign_ins_enabled
-
-    def threshold(self, rules):
-        return rules.failed_sign_ins_threshold
-
-    def window(self, rules):
-        return _minutes(rules, "failed_sign_ins")
+    setting = "failed_sign_ins"
 
     def observe(self, event, rules, studies):
         # The whole chain is the subject: guessing spread over many names and addresses is one attack.
@@ -161,15 +154,7 @@ class ManyPatients(Rule):
     kind = AlertKind.MANY_PATIENTS
     severity = Severity.MEDIUM
     actions = ACCESS_ACTIONS
-
-    def enabled(self, rules):
-        return rules.many_patients_enabled
-
-    def threshold(self, rules):
-        return rules.many_patients_threshold
-
-    def window(self, rules):
-        return _minutes(rules, "many_patients")
+    setting = "many_patients"
 
     def needs_studies(self):
         return True
@@ -203,15 +188,7 @@ class BulkDownload(Rule):
     kind = AlertKind.BULK_DOWNLOAD
     severity = Severity.HIGH
     actions = frozenset({AuditAction.DOWNLOAD, AuditAction.RETRIEVE})
-
-    def enabled(self, rules):
-        return rules.bulk_download_enabled
-
-    def threshold(self, rules):
-        return rules.bulk_download_threshold
-
-    def window(self, rules):
-        return _minutes(rules, "bulk_download")
+    setting = "bulk_download"
 
     def observe(self, event, rules, studies):
         subject = subject_of(event)
@@ -236,12 +213,7 @@ class OffHours(Rule):
     kind = AlertKind.OFF_HOURS
     severity = Severity.LOW
     actions = ACCESS_ACTIONS
-
-    def enabled(self, rules):
-        return rules.off_hours_enabled
-
-    def window(self, rules):
-        return _minutes(rules, "off_hours")
+    setting = "off_hours"
 
     def observe(self, event, rules, studies):
         subject = subject_of(event)
@@ -269,12 +241,7 @@ class RestrictedPatient(Rule):
     kind = AlertKind.RESTRICTED_PATIENT
     severity = Severity.HIGH
     actions = ACCESS_ACTIONS
-
-    def enabled(self, rules):
-        return rules.restricted_patient_enabled
-
-    def window(self, rules):
-        return _minutes(rules, "restricted_patient")
+    setting = "restricted_patient"
 
     def needs_studies(self):
         return True

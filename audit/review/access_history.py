@@ -18,8 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from accounts import policy
-from accounts.models import Membership, User
-from accounts.roles import Role
+from accounts.models import User
 from audit.models import AuditAction, AuditEvent, Outcome
 from audit.review.labels import action_label, role_label
 from audit.review.selectors import JsonArrayIncludesAny, events_of, mentioning
@@ -47,11 +46,6 @@ DEFAULT_NAMES = ROLE_AND_NAME
 
 # Where an event made through a share link names the link (portal.sharing writes it).
 SHARE_LINK_DETAIL = "share_link"
-
-
-def has_access_history(membership: Membership | None) -> bool:
-    """The page is a patient's own: staff read the whole trail on the review page instead."""
-    return membership is not None and membership.role == Role.PATIENT
 
 
 def names_shown(tenant: Tenant) -> str:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 import audit
 from accounts import policy
 from audit.models import AuditAction
-from audit.review.access_history import access_history, has_access_history, names_shown
+from audit.review.access_history import access_history, names_shown
 from audit.review.csv_export import csv_response
 from audit.review.forms import AuditFilterForm
 from audit.review.labels import action_label, outcome_label, role_label
@@ -121,7 +121,7 @@ def audit_export_csv(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @require_GET
 @never_cache
 def patient_access_history(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    if not has_access_history(request.membership):
+    if not policy.can(request.user, policy.Action.VIEW_OWN_ACCESS_HISTORY, request.tenant):
         raise Http404
     try:
         number = max(int(request.GET.get("page", "1")), 1)

@@ -4,7 +4,6 @@ from django import template
 from django.urls import reverse
 
 from accounts import policy
-from audit.review.access_history import has_access_history
 
 register = template.Library()
 
@@ -36,7 +35,7 @@ def audit_review_links(context) -> list[dict]:
                 "testid": "break-glass-link",
             }
         )
-    if has_access_history(policy.membership(user, tenant)):
+    if policy.can(user, policy.Action.VIEW_OWN_ACCESS_HISTORY, tenant):
         links.append(
             {
                 "url": reverse("access-history", args=[tenant.slug]),

@@ -9,10 +9,9 @@ from datetime import datetime
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from accounts import policy
 from accounts.models import Membership, User
 from accounts.roles import Role
-from imaging.models import Patient, Study
+from imaging.models import Patient
 from portal.consents.models import ConsentDecision, ConsentPurpose, ConsentRequirement, ConsentText
 from portal.models import Tenant
 from portal.tenancy import tenant_scope
@@ -95,17 +94,6 @@ def consent_summary(patient: Patient, *, with_history: bool = False) -> list[Con
             )
         )
     return states
-
-
-def may_see_consents(user: User, study: Study) -> bool:
-    """Whether the study page shows the consent panel: to the clinic's staff who see every study, and to
-    the patient whose study it is (the referring doctor, billing and the auditor do not need it)."""
-    member = policy.membership(user, study.tenant)
-    if member is None:
-        return False
-    if member.role == Role.PATIENT:
-        return study.patient.account_id == user.pk
-    return member.role in policy.roles_seeing_every_study()
 
 
 @dataclass(frozen=True)

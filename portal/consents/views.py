@@ -17,10 +17,25 @@ from portal.consents.models import ConsentPurpose, ConsentText
 from portal.decorators import tenant_action_required
 
 
-def _decided_message(purpose: str, grant: bool) -> str:
-    label = ConsentPurpose(purpose).label
+def _decide(request: HttpRequest, patient, data: dict, note: str = "") -> None:
+    """Record the decision of a DecisionForm, by the patient or from a signed paper form, and tell the
+    user what happened."""
+    grant = data["decision"] == GRANT
+    try:
+        services.decide(
+            patient=patient,
+            purpose=data["purpose"],
+            grant=grant,
+            version=data["version"],
+            actor=request.user,
+            request=request,
+        )
+    except services.ConsentRefused as refusal:
+        messages.error(request, str(refusal))
+        return
+    label = ConsentPurpose(data["purpose"]).label
     label = label[0].lower() + label[1:]
-    return f"Consent to “{label}” {'given' if grant else 'withdrawn'}."
+    messages.success(request, f"Consent to “{label}” {'given' if grant else 'withdrawn'}.{note}")
 
 
 @login_required
@@ -37,20 +52,7 @@ def my_consents(request: HttpRequest) -> HttpResponse:
         record = next((record for record in records if record.patient.pk == data["patient"]), None)
         if record is None:
             raise Http404
-        grant = data["decision"] == GRANT
-        try:
-            services.decide(
-                patient=record.patient,
-                purpose=data["purpose"],
-                grant=grant,
-                version=data["version"],
-                actor=request.user,
-                request=request,
-            )
-        except services.ConsentRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            messages.success(request, _decided_message(data["purpose"], grant))
+        _decide(request, record.patient, data)
         return redirect("my-consents")
     return render(request, "consents/my_consents.html", {"records": records})
 
@@ -133,19 +135,5 @@ def record_paper_consent(request: HttpRequest, tenant_slug: str, study_uid: str)
     form = DecisionForm(request.POST)
     if not form.is_valid() or form.cleaned_data["patient"] != study.patient_id:
         raise Http404
-    data = form.cleaned_data
-    grant = data["decision"] == GRANT
-    try:
-        services.decide(
-            patient=study.patient,
-            purpose=data["purpose"],
-            grant=grant,
-            version=data["version"],
-            actor=request.user,
-            request=request,
-        )
-    except services.ConsentRefused as refusal:
-        messages.error(request, str(refusal))
-    else:
-        messages.success(request, _decided_message(data["purpose"], grant) + " (signed form recorded)")
+    _decide(request, study.patient, form.cleaned_data, note=" (signed form recorded)")
     return redirect("study-detail", tenant_slug=request.tenant.slug, study_uid=study.study_instance_uid)
