@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from audit.models import AuditChainHead, AuditEvent
 
@@ -63,25 +63,76 @@ def append_all(events: list[AuditEvent]) -> list[AuditEvent]:
     chain = chain_of(events[0].tenant_id)
     if any(chain_of(event.tenant_id) != chain for event in events):
         raise ValueError("append_all takes the events of one chain")
-    with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
-        if head is None:
-            AuditChainHead.objects.get_or_create(chain=chain)
-            head = AuditChainHead.objects.select_for_update().get(chain=chain)
+    # Every audited request comes through here, so it speaks SQL through Django's cursor rather than
+    # the ORM: building the querysets and running Model.save() twice cost more than the statements
+    # themselves (bench/README.md, issue 7). The statements are those the ORM ran: lock the chain's
+    # head, insert the event, move the head, all in one transaction.
+    alias = router.db_for_write(AuditEvent)
+    connection = connections[alias]
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        sequence, previous_hash = _lock_head(cursor, chain)
         for event in events:
             event.chain = chain
             # Hashed as the database will give it back (an IPv6 address in its canonical form).
             event.source_address = _SOURCE_ADDRESS.get_prep_value(event.source_address)
-            event.sequence = head.sequence + 1
-            event.previous_hash = head.hash or GENESIS_HASH
-            event.hash = event_hash(event)
-            head.sequence, head.hash = event.sequence, event.hash
+            sequence += 1
+            event.sequence, event.previous_hash = sequence, previous_hash
+            event.hash = previous_hash = event_hash(event)
         if len(events) == 1:
-            events[0].save(force_insert=True)
+            _insert(cursor, events[0])
         else:
-            AuditEvent.objects.bulk_create(events)
-        head.save(update_fields=["sequence", "hash"])
+            AuditEvent.objects.using(alias).bulk_create(events)
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET sequence = %s, hash = %s WHERE chain = %s",
+            [sequence, previous_hash, chain],
+        )
     return events
+
+
+_SELECT_HEAD = "SELECT sequence, hash FROM audit_auditchainhead WHERE chain = %s"
+_SELECT_HEAD_FOR_UPDATE = "SELECT sequence, hash FROM audit_auditchainhead WHERE chain = %s FOR UPDATE"
+
+
+def _lock_head(cursor, chain: str) -> tuple[int, str]:
+    """The chain's head (its newest sequence and hash), locked until the transaction ends; created
+    at the chain's first event."""
+    # A row lock on PostgreSQL. SQLite has none and needs none: its transactions are IMMEDIATE
+    # (portal/settings.py), so the database's one write lock is taken at BEGIN.
+    select = _SELECT_HEAD_FOR_UPDATE if cursor.db.features.has_select_for_update else _SELECT_HEAD
+    cursor.execute(select, [chain])
+    head = cursor.fetchone()
+    if head is None:
+        # Another writer may be creating the same head: its insert wins, ours does nothing, and the
+        # SELECT below waits for its transaction's lock.
+        cursor.execute(
+            "INSERT INTO audit_auditchainhead (chain, sequence, hash) VALUES (%s, 0, '') "
+            "ON CONFLICT (chain) DO NOTHING",
+            [chain],
+        )
+        cursor.execute(select, [chain])
+        head = cursor.fetchone()
+    sequence, hash_ = head
+    return sequence, hash_ or GENESIS_HASH
+
+
+# Every column of an event but its id, converted for the database by its field as Model.save() would.
+# The statement is built once, from the model's own column names: no value is ever part of it.
+_EVENT_FIELDS = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+_INSERT_EVENT = (  # RETURNING: PostgreSQL, and SQLite since 3.35
+    f"INSERT INTO audit_auditevent ({', '.join(field.column for field in _EVENT_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))}) RETURNING id"
+)
+
+
+def _insert(cursor, event: AuditEvent) -> None:
+    """INSERT `event` and give it its id, as event.save(force_insert=True) would."""
+    connection = cursor.db
+    cursor.execute(
+        _INSERT_EVENT,
+        [field.get_db_prep_save(getattr(event, field.attname), connection) for field in _EVENT_FIELDS],
+    )
+    (event.pk,) = cursor.fetchone()
+    event._state.adding, event._state.db = False, connection.alias
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,12 @@ def _apply_to_open_connections(db_scope: _DbScope) -> None:
 
 
 def _on_connection_created(sender, connection, **kwargs) -> None:
-    # A connection opened inside a scope (or reopened after a drop) must carry the scope too.
+    # A connection opened inside a scope (or reopened after a drop) must carry the scope too. A pooled
+    # connection (Django's psycopg pool sends this signal at each checkout) may come back still carrying
+    # the scope of its last borrower, closed inside a tenant_scope after an error: it is given the
+    # current scope even when that is no scope at all.
     db_scope = _current.get()
-    if db_scope != _NO_SCOPE:
+    if db_scope != _NO_SCOPE or connection.settings_dict.get("OPTIONS", {}).get("pool"):
         _apply_to_connection(connection, db_scope)
 
 

@@ -248,3 +248,32 @@ def test_a_patient_may_end_a_link_to_their_own_studies_only(
 )
 def test_who_reads_the_audit_trail(tenant, member_factory, role, may):
     assert policy.can(member_factory(tenant, role), Action.VIEW_AUDIT, tenant) is may
+
+
+@pytest.mark.parametrize(
+    "role",
+    [Role.RADIOLOGIST, Role.BILLING, Role.AUDITOR, Role.REFERRING_PHYSICIAN, Role.PATIENT],
+    ids=str,
+)
+def test_openable_ids_decide_a_list_as_can_decides_each_study(tenant, patient, member_factory, role):
+    user = member_factory(tenant, role)
+    patient.account = user if role == Role.PATIENT else None
+    patient.save()
+    studies = [StudyFactory(tenant=tenant, patient=patient), StudyFactory(tenant=tenant)]
+    shared = StudyFactory(tenant=tenant)
+    ShareFactory(tenant=tenant, study=shared, grantee=user)
+    glass = StudyFactory(tenant=tenant)
+    BreakGlassGrantFactory(tenant=tenant, study=glass, user=user)
+    studies += [shared, glass]
+
+    with tenant_scope(tenant):
+        ids = policy.openable_ids(user, tenant, studies)
+
+    assert ids == {study.pk for study in studies if policy.can(user, Action.VIEW_STUDY, study)}
+
+
+def test_openable_ids_of_a_link_visitor_are_the_links_studies(tenant, study, other_study):
+    visitor = LinkVisitor(ShareLinkFactory(tenant=tenant, studies=[study]))
+
+    with tenant_scope(tenant):
+        assert policy.openable_ids(visitor, tenant, [study, other_study]) == {study.pk}

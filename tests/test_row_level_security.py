@@ -81,3 +81,16 @@ def test_updates_cannot_reach_another_tenants_rows(tenant, other_tenant):
     with tenant_scope(tenant):
         study.refresh_from_db()
     assert study.description == "CT HEAD"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_closed_inside_a_scope_lends_no_scope_to_the_next_borrower(tenant):
+    if not connection.settings_dict.get("OPTIONS", {}).get("pool"):
+        pytest.skip("the web server's connection pool is off (PALISADE_DB_POOL=false)")
+    StudyFactory(tenant=tenant)
+    with tenant_scope(tenant):
+        assert _tenant_ids("SELECT tenant_id FROM imaging_study") == {tenant.pk}
+        # As after a database error: the connection goes back to the pool still set to the clinic.
+        connection.close()
+
+    assert _tenant_ids("SELECT tenant_id FROM imaging_study") == set()

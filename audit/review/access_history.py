@@ -59,11 +59,12 @@ def names_shown(tenant: Tenant) -> str:
 
 @dataclass
 class AccessRow:
-    study: Study | None  # None: every study of the patient (a share of the patient)
+    study_id: int | None  # None: every study of the patient (a share of the patient)
     action: str
     who_key: tuple
     event: AuditEvent  # the newest of the row
     first_at: datetime
+    study: Study | None = None  # loaded for the rows of the page shown
     requests: int = 1
     who: str = ""
     role: str = ""
@@ -82,7 +83,8 @@ class AccessPage:
     rows: list[AccessRow]
     number: int
     has_next: bool
-    studies: list[Study] = field(default_factory=list)
+    # The Patient IDs of the patient's records at the clinic, whose accesses the page shows.
+    patient_ids: list[str] = field(default_factory=list)
 
     @property
     def has_previous(self) -> bool:
@@ -92,10 +94,15 @@ class AccessPage:
 def access_history(user: User, tenant: Tenant, *, page: int = 1) -> AccessPage:
     """Page `page` (from 1) of the accesses to the studies `user` may see as a patient of `tenant`,
     newest first. Call in the clinic's scope, for a member whose role is patient."""
-    studies = list(policy.visible_studies(user, tenant))
-    by_uid = {study.study_instance_uid: study for study in studies}
-    patient_ids = sorted({study.patient.patient_id for study in studies})
-    if not studies:
+    # Keys, not objects: a patient may have 1,000 studies, and only the rows shown need theirs loaded.
+    keys = list(
+        policy.visible_studies(user, tenant)
+        .order_by()
+        .values_list("study_instance_uid", "pk", "patient__patient_id")
+    )
+    by_uid = {uid: pk for uid, pk, _ in keys}
+    patient_ids = sorted({patient_id for _, _, patient_id in keys})
+    if not keys:
         return AccessPage(rows=[], number=page, has_next=False)
     # A share of every study of a patient names the patient (object_type "patient").
     of_patient = Q(JsonArrayIncludesAny("object_ids", patient_ids), object_type="patient")
@@ -107,8 +114,13 @@ def access_history(user: User, tenant: Tenant, *, page: int = 1) -> AccessPage:
     offset = (page - 1) * ROWS_PER_PAGE
     rows = _grouped_rows(events, by_uid, wanted=offset + ROWS_PER_PAGE + 1)
     shown = rows[offset : offset + ROWS_PER_PAGE]
+    studies = Study.objects.in_bulk({row.study_id for row in shown if row.study_id is not None})
+    for row in shown:
+        row.study = studies.get(row.study_id)
     _name(shown, user, tenant)
-    return AccessPage(rows=shown, number=page, has_next=len(rows) > offset + ROWS_PER_PAGE, studies=studies)
+    return AccessPage(
+        rows=shown, number=page, has_next=len(rows) > offset + ROWS_PER_PAGE, patient_ids=patient_ids
+    )
 
 
 def _who_key(event: AuditEvent) -> tuple:
@@ -122,14 +134,15 @@ def _who_key(event: AuditEvent) -> tuple:
     return ("other", event.actor_role)
 
 
-def _studies_of(event: AuditEvent, by_uid: dict[str, Study]) -> list[Study | None]:
+def _studies_of(event: AuditEvent, by_uid: dict[str, int]) -> list[int | None]:
+    """The pks of the patient's studies that `event` names."""
     named = [*event.object_ids, event.details.get("study"), *(event.details.get("studies") or [])]
     studies = list({uid: by_uid[uid] for uid in named if isinstance(uid, str) and uid in by_uid}.values())
     # Otherwise the event named the patient (object_type "patient"): all of their studies.
     return studies or [None]
 
 
-def _grouped_rows(events, by_uid: dict[str, Study], *, wanted: int) -> list[AccessRow]:
+def _grouped_rows(events, by_uid: dict[str, int], *, wanted: int) -> list[AccessRow]:
     """At least `wanted` rows (fewer when the trail ends), each complete: reading stops only once no
     older event could still join one of the first `wanted` rows."""
     rows: list[AccessRow] = []
@@ -138,8 +151,8 @@ def _grouped_rows(events, by_uid: dict[str, Study], *, wanted: int) -> list[Acce
         if len(rows) >= wanted and event.occurred_at < min(row.first_at for row in rows[:wanted]) - GROUP_GAP:
             break
         who_key = _who_key(event)
-        for study in _studies_of(event, by_uid):
-            key = (who_key, study.pk if study else None, event.action)
+        for study_id in _studies_of(event, by_uid):
+            key = (who_key, study_id, event.action)
             row = open_rows.get(key)
             if (
                 event.action in GROUPED_ACTIONS
@@ -150,7 +163,11 @@ def _grouped_rows(events, by_uid: dict[str, Study], *, wanted: int) -> list[Acce
                 row.requests += 1
                 continue
             row = AccessRow(
-                study=study, action=event.action, who_key=who_key, event=event, first_at=event.occurred_at
+                study_id=study_id,
+                action=event.action,
+                who_key=who_key,
+                event=event,
+                first_at=event.occurred_at,
             )
             rows.append(row)
             open_rows[key] = row

@@ -133,7 +133,7 @@ def patient_access_history(request: HttpRequest, tenant_slug: str) -> HttpRespon
         request=request,
         actor_role=request.membership.role,
         object_type="patient",
-        object_ids=sorted({study.patient.patient_id for study in history.studies}),
+        object_ids=history.patient_ids,
         details={"page": "access_history", "number": number},
     )
     return render(

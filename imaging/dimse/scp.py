@@ -123,6 +123,7 @@ class Listener:
     """A running DICOM listener; `stop()` ends it."""
 
     def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        _without_connection_pool()
         self._scratch = _scratch_folder()
         self.ae = build_ae()
         self.server = self.ae.make_server(
@@ -145,6 +146,15 @@ class Listener:
             time.sleep(0.1)
         self.ae.shutdown()
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def _without_connection_pool() -> None:
+    # Each association keeps its thread's database connection until it ends (handlers.py closes it
+    # then), so the web server's psycopg pool (portal/settings.py) would save one connect per
+    # association at most, and its max_size would hold associations beyond it waiting for a
+    # connection, below MAX_ASSOCIATIONS. The listener opens its connections itself, as before.
+    for database in settings.DATABASES.values():
+        database.get("OPTIONS", {}).pop("pool", None)
 
 
 def _scratch_folder() -> Path:

@@ -1,19 +1,24 @@
 """Reads for the patient's pages: their studies across every clinic where they are a patient."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.db.models import QuerySet
 
 from accounts import policy
 from accounts.models import Membership, User
 from accounts.roles import Role
 from imaging.models import Study
 from portal.models import Tenant
+from portal.paging import Paged
 from portal.tenancy import tenant_scope
 
 
 @dataclass(frozen=True)
 class ClinicStudies:
     tenant: Tenant
-    studies: list[Study]
+    # One page of the clinic's studies, newest first.
+    studies: Paged
 
 
 def patient_memberships(user: User) -> list[Membership]:
@@ -25,14 +30,15 @@ def patient_memberships(user: User) -> list[Membership]:
     )
 
 
-def studies_by_clinic(user: User) -> list[ClinicStudies]:
-    """Every study `user` may see as a patient, grouped by clinic. The policy decides, clinic by clinic,
-    inside that clinic's scope: nothing here filters studies on its own."""
+def studies_by_clinic(user: User, page: Callable[[Tenant, QuerySet[Study]], Paged]) -> list[ClinicStudies]:
+    """Every study `user` may see as a patient, grouped by clinic, newest first; `page` picks the page of
+    each clinic's studies to show (portal.paging.paged). The policy decides, clinic by clinic, inside
+    that clinic's scope: nothing here filters studies on its own."""
     found = []
     for member in patient_memberships(user):
         with tenant_scope(member.tenant):
-            studies = list(
-                policy.visible_studies(user, member.tenant).order_by("-study_date", "-study_time", "-id")
+            studies = policy.visible_studies(user, member.tenant).order_by(
+                "-study_date", "-study_time", "-id"
             )
-        found.append(ClinicStudies(tenant=member.tenant, studies=studies))
+            found.append(ClinicStudies(tenant=member.tenant, studies=page(member.tenant, studies)))
     return found

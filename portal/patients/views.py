@@ -21,6 +21,7 @@ from accounts.sessions.services import client_address
 from audit.models import AuditAction
 from imaging.models import Study
 from portal.decorators import private_page, tenant_action_required
+from portal.paging import paged
 from portal.patients import codes, selectors, services
 from portal.patients.forms import IssueAccessCodeForm, JoinForm
 from portal.patients.services import CodeState, IssueRefused, JoinRefused, NewAccount
@@ -155,7 +156,10 @@ def _join_page(request: HttpRequest, form: JoinForm, status: int = 200) -> HttpR
 @require_safe
 @login_required
 def my_images(request: HttpRequest) -> HttpResponse:
-    clinics = selectors.studies_by_clinic(request.user)
+    # Each clinic's list has page links of its own, so that paging through one leaves the others be.
+    clinics = selectors.studies_by_clinic(
+        request.user, lambda tenant, studies: paged(request, studies, param=f"page-{tenant.slug}")
+    )
     sections = []
     for clinic in clinics:
         audit.record(
@@ -164,7 +168,7 @@ def my_images(request: HttpRequest) -> HttpResponse:
             tenant=clinic.tenant,
             actor_role=Role.PATIENT,
             object_type="study",
-            object_ids=[study.study_instance_uid for study in clinic.studies],
+            object_ids=[study.study_instance_uid for study in clinic.studies.page],
             details={"page": "my_images"},
         )
         slug = clinic.tenant.slug
@@ -172,7 +176,8 @@ def my_images(request: HttpRequest) -> HttpResponse:
             {
                 "tenant": clinic.tenant,
                 "access_history": _optional_url("access-history", tenant_slug=slug),
-                "rows": [(study, _study_links(slug, study)) for study in clinic.studies],
+                "studies": clinic.studies,
+                "rows": [(study, _study_links(slug, study)) for study in clinic.studies.page],
             }
         )
     return render(

@@ -3,6 +3,7 @@
 What a user may see is still decided by accounts.policy: these only gather and arrange the rows.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -142,32 +143,68 @@ class WorklistRow:
         return self.share is not None and self.share.seen_at is None
 
 
-def doctor_worklist(user: User) -> list[WorklistRow]:
+@dataclass(frozen=True)
+class WorklistEntry:
+    """A study of a doctor's worklist before its page is shown: enough to sort it and to load it."""
+
+    tenant: Tenant
+    study_id: int
+    share_id: int | None
+    # When the share was made, or the study indexed if no share covers it.
+    shared_at: datetime
+
+
+def doctor_worklist(user: User) -> list[WorklistEntry]:
     """What is shared with `user` in every clinic where they are a referring doctor: each study the
-    policy lets them see, with the share that covers it, most recently shared first."""
+    policy lets them see, with the share that covers it, most recently shared first. Only keys are read
+    (no study or share objects), so that sorting 1,000 studies costs little: worklist_rows loads a page."""
     now = timezone.now()
-    rows: list[WorklistRow] = []
+    entries: list[WorklistEntry] = []
     memberships = Membership.objects.filter(
         user=user, role=Role.REFERRING_PHYSICIAN, tenant__is_active=True
     ).select_related("tenant")
     for member in memberships:
         tenant = member.tenant
         with tenant_scope(tenant):
-            studies = list(policy.visible_studies(user, tenant))
+            studies = list(
+                policy.visible_studies(user, tenant).order_by().values_list("pk", "patient_id", "created_at")
+            )
             # Oldest first, so that the newest share of a study or patient is the one kept below.
             shares = list(
                 Share.objects.filter(active_q(now), grantee=user)
-                .select_related("granted_by")
-                .order_by("created_at")
+                .order_by("created_at", "pk")
+                .values_list("pk", "study_id", "patient_id", "created_at")
             )
-        by_study = {share.study_id: share for share in shares if share.study_id}
-        by_patient = {share.patient_id: share for share in shares if share.patient_id}
-        rows += [
-            WorklistRow(tenant, study, by_study.get(study.pk) or by_patient.get(study.patient_id))
-            for study in studies
-        ]
-    rows.sort(key=lambda row: row.share.created_at if row.share else row.study.created_at, reverse=True)
-    return rows
+        by_study = {study_id: (pk, at) for pk, study_id, _, at in shares if study_id}
+        by_patient = {patient_id: (pk, at) for pk, _, patient_id, at in shares if patient_id}
+        for study_id, patient_id, indexed_at in studies:
+            share_id, shared_at = by_study.get(study_id) or by_patient.get(patient_id) or (None, indexed_at)
+            entries.append(WorklistEntry(tenant, study_id, share_id, shared_at))
+    # Ties (shares made together) in a fixed order, so that each study is on exactly one page.
+    entries.sort(key=lambda entry: (entry.shared_at, entry.tenant.pk, entry.study_id), reverse=True)
+    return entries
+
+
+def worklist_rows(user: User, entries: Iterable[WorklistEntry]) -> list[WorklistRow]:
+    """The rows of one page of `user`'s worklist, in the entries' order: their studies (asked of the
+    policy again, so that a share ended since the list was read drops its study) and shares, a few
+    queries per clinic."""
+    entries = list(entries)
+    studies: dict[tuple[int, int], Study] = {}
+    shares: dict[int, Share] = {}
+    for tenant in {entry.tenant.pk: entry.tenant for entry in entries}.values():
+        wanted = [entry for entry in entries if entry.tenant.pk == tenant.pk]
+        with tenant_scope(tenant):
+            for study in policy.visible_studies(user, tenant).filter(pk__in=[e.study_id for e in wanted]):
+                studies[tenant.pk, study.pk] = study
+            shares |= Share.objects.select_related("granted_by").in_bulk(
+                [e.share_id for e in wanted if e.share_id is not None]
+            )
+    return [
+        WorklistRow(entry.tenant, studies[key], shares.get(entry.share_id))
+        for entry in entries
+        if (key := (entry.tenant.pk, entry.study_id)) in studies
+    ]
 
 
 def clinic_doctor_emails(tenant: Tenant) -> list[str]:

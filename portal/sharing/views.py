@@ -20,6 +20,7 @@ from accounts.roles import Role
 from audit.models import AuditAction
 from imaging.models import Study
 from portal.decorators import tenant_action_required, tenant_member_required
+from portal.paging import paged
 from portal.sharing import selectors, services
 from portal.sharing.forms import ShareForm, StudyRightForm
 from portal.sharing.models import Share
@@ -119,8 +120,9 @@ def revoke_share(request: HttpRequest, tenant_slug: str, share_id: int) -> HttpR
 @require_GET
 @never_cache
 def shared_worklist(request: HttpRequest) -> HttpResponse:
-    rows = selectors.doctor_worklist(request.user)
-    # One list event per clinic, in its own chain, as the clinic dashboard records.
+    worklist = paged(request, selectors.doctor_worklist(request.user))
+    rows = selectors.worklist_rows(request.user, worklist.page)
+    # One list event per clinic for the rows shown, in its own chain, as the clinic dashboard records.
     for tenant, tenant_rows in groupby(
         sorted(rows, key=lambda row: row.tenant.pk), key=lambda row: row.tenant
     ):
@@ -133,7 +135,7 @@ def shared_worklist(request: HttpRequest) -> HttpResponse:
             object_ids=[row.study.study_instance_uid for row in tenant_rows],
             details={"page": "shared_worklist"},
         )
-    return render(request, "sharing/worklist.html", {"rows": rows})
+    return render(request, "sharing/worklist.html", {"rows": rows, "worklist": worklist})
 
 
 def _clinic_shares_page(request: HttpRequest, right_form: StudyRightForm, status: int = 200) -> HttpResponse:
@@ -142,14 +144,15 @@ def _clinic_shares_page(request: HttpRequest, right_form: StudyRightForm, status
     if state not in selectors.SHARE_FILTERS:
         state = "active"
     now = timezone.now()
-    shares = list(selectors.clinic_shares(tenant, state)[:500])
+    # Newest first, a page at a time; the page links keep the state filter.
+    shares = paged(request, selectors.clinic_shares(tenant, state).order_by("-created_at", "-pk"))
     links = selectors.clinic_links(tenant, state)
     audit.record(
         AuditAction.VIEW_STUDY_LIST,
         request=request,
         actor_role=request.membership.role,
         object_type="share",
-        object_ids=[str(share.pk) for share in shares],
+        object_ids=[str(share.pk) for share in shares.page],
         details={"page": "clinic_shares", "state": state, "share_links": [row.link.pk for row in links]},
     )
     return render(
@@ -160,13 +163,14 @@ def _clinic_shares_page(request: HttpRequest, right_form: StudyRightForm, status
             "membership": request.membership,
             "state": state,
             "filters": selectors.SHARE_FILTERS,
+            "shares": shares,
             "rows": [
                 selectors.ShareRow(
                     share,
                     selectors.share_state(share, now),
                     policy.can(request.user, policy.Action.REVOKE_SHARE, share),
                 )
-                for share in shares
+                for share in shares.page
             ],
             "links": links,
             "rights": selectors.clinic_study_rights(tenant),
