@@ -62,6 +62,22 @@ def write_jpeg_zip(keyed: Keyed, sink: BinaryIO, on_instance: Progress) -> None:
             on_instance()
 
 
+def write_deidentified_zip(
+    keyed: Keyed,
+    sink: BinaryIO,
+    on_instance: Progress,
+    deidentified: Callable[[StoredObject, bytes], bytes | None],
+) -> None:
+    """Each object as `deidentified` rewrites it (None: refused, left out), named by position only. No
+    DICOMDIR: its records would repeat attributes the de-identification has to vet first."""
+    with _zip(sink, zipfile.ZIP_STORED) as archive:
+        for number, (stored, data_key) in enumerate(keyed, start=1):
+            data = deidentified(stored, data_key)
+            if data is not None:
+                archive.writestr(f"IM{number:06d}.dcm", data)
+            on_instance()
+
+
 def _file_set(keyed: Keyed, staging: Path) -> tuple[Path | None, dict[str, str]]:
     """Write the File-set of header-only copies under `staging`: its DICOMDIR and each SOP Instance
     UID's file ID ('/'-separated), as pydicom laid them out."""

@@ -16,6 +16,12 @@ class DownloadJob(TenantOwned):
     class Format(models.TextChoices):
         DICOM_ZIP = "dicom_zip", "DICOM files with a DICOMDIR (ZIP)"
         JPEG_ZIP = "jpeg_zip", "JPEG images (ZIP)"
+        # Asked for from the study's de-identified download page (imaging.research), never offered with
+        # the formats above: it needs the patient's research consent and a de-identification profile.
+        DEIDENTIFIED_DICOM_ZIP = "deid_dicom_zip", "De-identified DICOM files (ZIP)"
+
+    # The formats of the study's own download page.
+    IDENTIFIED_FORMATS = (Format.DICOM_ZIP, Format.JPEG_ZIP)
 
     class State(models.TextChoices):
         QUEUED = "queued", "Waiting"
@@ -49,6 +55,13 @@ class DownloadJob(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField()
     downloaded_count = models.PositiveIntegerField(default=0)
+    # A de-identified download: the Annex E options asked for, or the research project whose options and
+    # pseudonym key apply; and what the engine refused (imaging.research.deidentification.Tally).
+    deid_options = models.JSONField(default=list, blank=True)
+    deid_project = models.ForeignKey(
+        "research.ResearchProject", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deid_report = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

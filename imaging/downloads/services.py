@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,6 +32,7 @@ from imaging.downloads.models import DownloadJob
 from imaging.models import Study
 from imaging.objects import RequestKeys
 from imaging.storage import delete_object, durable_writer, open_object
+from portal.consents.services import ConsentRequired
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,12 @@ def link_lifetime() -> timedelta:
     return timedelta(hours=settings.PALISADE_DOWNLOAD_LINK_HOURS)
 
 
-def request_download(user, study: Study, archive_format: str) -> DownloadJob:
+def request_download(
+    user, study: Study, archive_format: str, *, deid_options: Iterable[str] = (), deid_project=None
+) -> DownloadJob:
     """A new job for `user` (a member, or a share link's visitor), queued once the transaction commits.
-    The caller has asked the policy (DOWNLOAD_STUDY). Call inside the study's tenant scope."""
+    The caller has asked the policy (DOWNLOAD_STUDY; for a de-identified one, imaging.research asked
+    DOWNLOAD_DEIDENTIFIED and the patient's consent). Call inside the study's tenant scope."""
     link = user.share_link if isinstance(user, LinkVisitor) else None
     job = DownloadJob.objects.create(
         tenant_id=study.tenant_id,
@@ -66,6 +70,8 @@ def request_download(user, study: Study, archive_format: str) -> DownloadJob:
         format=archive_format,
         progress_total=study.number_of_instances,
         expires_at=timezone.now() + link_lifetime(),
+        deid_options=list(deid_options),
+        deid_project=deid_project,
     )
     enqueue(job)
     return job
@@ -105,6 +111,10 @@ def build_download(job_id: str) -> DownloadJob | None:
         log.warning("Download %s failed: %s", job.pk, failure)
         fail(job, f"A stored image could not be read ({type(failure).__name__}).")
         return job
+    except ConsentRequired as refusal:
+        # A de-identified download whose patient withdrew research consent since asking.
+        fail(job, str(refusal))
+        return job
     _update(
         job,
         state=DownloadJob.State.READY,
@@ -114,6 +124,7 @@ def build_download(job_id: str) -> DownloadJob | None:
         storage_name=job.storage_name,
         wrapped_key=job.wrapped_key,
         archive_size=job.archive_size,
+        deid_report=job.deid_report,
     )
     return job
 
@@ -124,8 +135,18 @@ def fail(job: DownloadJob, reason: str) -> None:
 
 def _store_archive(job: DownloadJob, keyed: archives.Keyed) -> None:
     progress = _ProgressWriter(job)
+    deidentifier = None
+    if job.format == DownloadJob.Format.DEIDENTIFIED_DICOM_ZIP:
+        # Imported here: imaging.research builds on this app (its jobs, archives and expiry).
+        from imaging.research.services import deidentifier_for_download
+
+        deidentifier = deidentifier_for_download(job)
     with tempfile.TemporaryFile(prefix="palisade-download-") as archive:
-        _WRITERS[job.format](keyed, archive, progress.step)
+        if deidentifier is not None:
+            archives.write_deidentified_zip(keyed, archive, progress.step, deidentifier.file_of)
+            job.deid_report = deidentifier.tally.report(deidentifier.profile)
+        else:
+            _WRITERS[job.format](keyed, archive, progress.step)
         progress.flush()
         archive.seek(0)
         data_key = os.urandom(KEY_BYTES)

@@ -60,7 +60,7 @@ def choose_format(request: HttpRequest, tenant_slug: str, study_uid: str) -> Htt
     study = _downloadable_study(request, study_uid)
     if request.method == "POST":
         archive_format = request.POST.get("format", "")
-        if archive_format in DownloadJob.Format.values:
+        if archive_format in DownloadJob.IDENTIFIED_FORMATS:
             job = services.request_download(request.user, study, archive_format)
             return redirect(_job_url("study-download-progress", study, job))
     return render(
@@ -70,7 +70,7 @@ def choose_format(request: HttpRequest, tenant_slug: str, study_uid: str) -> Htt
             "base_template": _base_template(request),
             "tenant": study.tenant,
             "study": study,
-            "formats": DownloadJob.Format.choices,
+            "formats": [(value, DownloadJob.Format(value).label) for value in DownloadJob.IDENTIFIED_FORMATS],
             "invalid": request.method == "POST",
             "lifetime_hours": services.link_lifetime().total_seconds() // 3600,
         },
@@ -131,8 +131,9 @@ def archive(request: HttpRequest, tenant_slug: str, study_uid: str, download_id:
         raise Http404
     job.study = study
     data_key = services.archive_key(job)
+    deidentified = job.format == DownloadJob.Format.DEIDENTIFIED_DICOM_ZIP
     audit.record(
-        AuditAction.DOWNLOAD,
+        AuditAction.DEIDENTIFIED_DOWNLOAD if deidentified else AuditAction.DOWNLOAD,
         request=request,
         tenant=study.tenant,
         actor_role=_actor_role(request, study),
@@ -143,7 +144,10 @@ def archive(request: HttpRequest, tenant_slug: str, study_uid: str, download_id:
     services.count_transfer(job)
     response = StreamingHttpResponse(services.archive_chunks(job, data_key), content_type="application/zip")
     response["Content-Length"] = str(job.archive_size)
-    suffix = "dicom" if job.format == DownloadJob.Format.DICOM_ZIP else "jpeg"
+    suffix = {
+        DownloadJob.Format.JPEG_ZIP: "jpeg",
+        DownloadJob.Format.DEIDENTIFIED_DICOM_ZIP: "deidentified",
+    }.get(job.format, "dicom")
     response["Content-Disposition"] = f'attachment; filename="study-{job.pk.hex[:12]}-{suffix}.zip"'
     return response
 

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ResearchConfig(AppConfig):
+    name = "imaging.research"
+    label = "research"
+    verbose_name = "Research projects"
