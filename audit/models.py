@@ -60,6 +60,22 @@ class AuditAction(models.TextChoices):
     # Patients' consents (portal.consents).
     CONSENT_GRANTED = "consent_granted", "Gave consent"
     CONSENT_WITHDRAWN = "consent_withdrawn", "Withdrew consent"
+    # Retention, legal holds, erasure (imaging.retention) and backups (imaging.backup).
+    LEGAL_HOLD_PLACED = "legal_hold_placed", "Placed a legal hold"
+    LEGAL_HOLD_RELEASED = "legal_hold_released", "Released a legal hold"
+    ERASURE_REQUESTED = "erasure_requested", "Requested the erasure of a study"
+    ERASURE_APPROVED = "erasure_approved", "Approved the erasure of a study"
+    ERASURE_REJECTED = "erasure_rejected", "Refused the erasure of a study"
+    STUDY_DESTROYED = "study_destroyed", "Destroyed a study (certificate of destruction)"
+    BACKUP_CREATED = "backup_created", "Backed up the database"
+    BACKUP_RESTORED = "backup_restored", "Restored the database from a backup"
+    # Research projects and de-identified exports (imaging.research).
+    RESEARCH_PROJECT_SAVED = "research_project_saved", "Saved a research project"
+    DEVICE_MASK_SAVED = "device_mask_saved", "Saved a device mask"
+    DEVICE_MASK_REMOVED = "device_mask_removed", "Removed a device mask"
+    RESEARCH_EXPORT_STARTED = "research_export_started", "Started a research export"
+    RESEARCH_EXPORT_FINISHED = "research_export_finished", "Finished a research export"
+    DEIDENTIFIED_DOWNLOAD = "deidentified_download", "Downloaded de-identified images"
 
 
 class Outcome(models.TextChoices):

@@ -2,10 +2,18 @@
 
 Objects are only ever ciphertext (imaging.crypto) under server-generated names; nothing here sees a
 DICOM value. Writes are durable before they are published: local files are fsynced and renamed into
-place, so a crash or a full disk never leaves a half-written object under its final name.
+place, so a crash or a full disk never leaves a half-written object under its final name; an S3 object
+is written by one PUT (or one completed multipart upload), which S3 makes visible whole or not at all.
+Objects are never overwritten in place: names are new for each object, an S3 write under a name that
+exists fails (FileExistsError), and the one rewrite of a name is the repair of a copy found missing or
+corrupt (imaging.replication), which deletes a corrupt copy before writing the good bytes.
+
+A region's entry in PALISADE_STORAGE is a folder (`location`), an S3 bucket (`"backend": "s3"`, see
+docs/storage.md), or any Django storage class by import path (`backend` and its `options`).
 """
 
 import errno
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +32,9 @@ from portal import regions
 
 # fsync releases the GIL; several in flight let the disk merge them (a group commit).
 _FSYNC_THREADS = 8
+# An S3 object being read is spooled to a temporary file past this size, so memory stays bounded.
+_S3_READ_SPOOL_BYTES = 8 * 1024 * 1024
+_HASH_CHUNK = 1024 * 1024
 
 
 @cache
@@ -42,10 +53,34 @@ def region_storage(region: str) -> Storage:
     regions.jurisdiction_of(region)  # raises for an unconfigured region
     config = settings.PALISADE_STORAGE[region]
     backend = config.get("backend")
+    if backend == "s3":
+        return _s3_storage(config)
     if backend:
         return import_string(backend)(**config.get("options", {}))
     return FileSystemStorage(
         location=config["location"], file_permissions_mode=0o600, directory_permissions_mode=0o700
+    )
+
+
+def _s3_storage(config: dict) -> Storage:
+    # Imported here: boto3 is loaded only by processes that talk to an S3 region.
+    from storages.backends.s3 import S3Storage
+
+    # Without keys in the entry, boto3 finds them itself (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+    # in the environment, an instance role), so that secrets need not sit in PALISADE_STORAGE.
+    credentials = {key: config[key] for key in ("access_key", "secret_key") if config.get(key)}
+    return S3Storage(
+        bucket_name=config["bucket"],
+        endpoint_url=config.get("endpoint_url"),
+        region_name=config.get("region_name"),
+        location=config.get("prefix", ""),
+        # Never overwrite: a name that exists gets another name from get_available_name, which
+        # DurableBatch refuses (FileExistsError) instead of writing beside it.
+        file_overwrite=False,
+        max_memory_size=_S3_READ_SPOOL_BYTES,
+        default_acl=None,
+        querystring_auth=False,
+        **credentials,
     )
 
 
@@ -101,8 +136,11 @@ class DurableBatch:
         if self._root is None:
             for name, sink in self._pending:
                 sink.seek(0)
-                self._storage.save(name, File(sink))
+                saved = self._storage.save(name, File(sink))
                 sink.close()
+                if saved != name:
+                    self._storage.delete(saved)
+                    raise FileExistsError(errno.EEXIST, f"object exists in storage region {self.region}")
             return
         for fsync in self._take_fsyncs():
             fsync.result()
@@ -154,7 +192,32 @@ def _fsync_path(path: Path) -> None:
 
 
 def open_object(region: str, name: str) -> BinaryIO:
+    """The object's ciphertext; raises FileNotFoundError when the region has no such object."""
     return region_storage(region).open(name, "rb")
+
+
+def object_sha256(region: str, name: str) -> str | None:
+    """SHA-256 of the object's bytes as the region holds them (ciphertext: nothing is decrypted), or
+    None when the region has no such object."""
+    digest = hashlib.sha256()
+    try:
+        with open_object(region, name) as ciphertext:
+            for chunk in iter(lambda: ciphertext.read(_HASH_CHUNK), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def copy_object(source_region: str, target_region: str, name: str) -> str:
+    """Copy the object's bytes as they are from one region to another under the same name; returns
+    the SHA-256 of what was written. The caller decides that the target may hold it (residency)."""
+    digest = hashlib.sha256()
+    with open_object(source_region, name) as source, durable_writer(target_region, name) as sink:
+        for chunk in iter(lambda: source.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+            sink.write(chunk)
+    return digest.hexdigest()
 
 
 def delete_object(region: str, name: str) -> None:

@@ -506,3 +506,39 @@ def test_evaluators_running_at_once_examine_each_event_once(caplog):
     (alert,) = alerts()
     assert alert.count == 40
     assert AuditEvent.objects.filter(action=AuditAction.ALERT_RAISED).count() == 1
+
+
+def test_storage_faults_raised_by_replication_and_scrub_become_alerts(tenant):
+    # As imaging.replication records them: ids and regions only.
+    record_at(
+        START,
+        AuditAction.SECURITY_ALERT,
+        tenant=tenant,
+        outcome=Outcome.FAILURE,
+        object_type="stored_object",
+        object_ids=["7f0c"],
+        details={"alert": "replication_failed", "regions": ["eu-2"]},
+    )
+    record_at(
+        START + timedelta(minutes=1),
+        AuditAction.SECURITY_ALERT,
+        tenant=tenant,
+        outcome=Outcome.FAILURE,
+        object_type="stored_object",
+        object_ids=["7f0d"],
+        details={"alert": "residency_violation", "region": "us-1"},
+    )
+    record_at(
+        START + timedelta(minutes=2),
+        AuditAction.SECURITY_ALERT,
+        tenant=tenant,
+        details={"alert": "audit_log_unreadable"},
+    )
+
+    evaluate_chain(chain_of(tenant.pk))
+
+    raised = sorted(alerts(kind=AlertKind.STORAGE_FAULT), key=lambda alert: alert.summary)
+    assert [(alert.severity, alert.summary) for alert in raised] == [
+        (Severity.HIGH, "Stored objects could not be copied to eu-2"),
+        (Severity.HIGH, "Stored objects were refused a copy outside the clinic's jurisdiction in us-1"),
+    ]

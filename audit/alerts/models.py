@@ -30,6 +30,7 @@ class AlertKind(models.TextChoices):
     BREAK_GLASS = "break_glass", "Break-the-glass access"
     RESTRICTED_PATIENT = "restricted_patient", "Access to a restricted patient"
     CHAIN_BROKEN = "chain_broken", "Audit chain verification failed"
+    STORAGE_FAULT = "storage_fault", "Stored copies at risk"
 
 
 class Severity(models.TextChoices):

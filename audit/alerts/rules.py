@@ -310,6 +310,34 @@ class ChainBroken(Rule):
         return f"Audit chain {chain} does not verify from event {sequence}"
 
 
+# What imaging.replication raises: a copy that could not be made after its last retry, a write refused by
+# the residency rule, copies the scrub found bad and could not repair.
+_STORAGE_ALERTS = {
+    "replication_failed": "could not be copied to",
+    "residency_violation": "were refused a copy outside the clinic's jurisdiction in",
+    "scrub_unrepaired": "have copies the scrub could not repair in",
+}
+
+
+class StorageFault(Rule):
+    kind = AlertKind.STORAGE_FAULT
+    severity = Severity.HIGH
+    actions = frozenset({AuditAction.SECURITY_ALERT})
+    dedupe = "event"
+
+    def observe(self, event, rules, studies):
+        details = event.details or {}
+        if details.get("alert") not in _STORAGE_ALERTS:
+            return []
+        regions = details.get("regions") or [details.get("region", "")]
+        where = ", ".join(str(region) for region in regions if region)
+        return [Observation(Subject(f"storage:{details['alert']}@{where}"), f"#{event.sequence}")]
+
+    def summary(self, subject, measure, rules):
+        alert, _, where = subject.key.removeprefix("storage:").partition("@")
+        return f"Stored objects {_STORAGE_ALERTS[alert]} {where or 'a region'}"
+
+
 RULES: tuple[Rule, ...] = (
     FailedSignIns(),
     ManyPatients(),
@@ -318,5 +346,6 @@ RULES: tuple[Rule, ...] = (
     RestrictedPatient(),
     BreakGlass(),
     ChainBroken(),
+    StorageFault(),
 )
 IMMEDIATE_RULES = tuple(rule for rule in RULES if rule.dedupe != "window")

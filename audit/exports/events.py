@@ -158,6 +158,24 @@ _KINDS: dict[str, EventKind] = {
     # A consent decision changes the patient's record: what may be done with their images.
     AuditAction.CONSENT_GRANTED: EventKind(PATIENT_RECORD, "U"),
     AuditAction.CONSENT_WITHDRAWN: EventKind(PATIENT_RECORD, "U"),
+    # Research: a project or a device mask decides what leaves the clinic and to whom.
+    AuditAction.RESEARCH_PROJECT_SAVED: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.DEVICE_MASK_SAVED: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.DEVICE_MASK_REMOVED: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.RESEARCH_EXPORT_STARTED: EventKind(BEGIN_TRANSFERRING, "E", flow=Flow.TO_REQUESTOR),
+    AuditAction.RESEARCH_EXPORT_FINISHED: EventKind(EXPORT, "R", flow=Flow.TO_REQUESTOR),
+    AuditAction.DEIDENTIFIED_DOWNLOAD: EventKind(EXPORT, "R", flow=Flow.TO_REQUESTOR),
+    # Retention and erasure (imaging.retention): a hold or an erasure decision changes what may be done
+    # with the study; its destruction deletes the instances (PS3.15 A.5.3.3 with action D).
+    AuditAction.LEGAL_HOLD_PLACED: _OBJECT_RIGHTS_CHANGED,
+    AuditAction.LEGAL_HOLD_RELEASED: _OBJECT_RIGHTS_CHANGED,
+    AuditAction.ERASURE_REQUESTED: _OBJECT_RIGHTS_CHANGED,
+    AuditAction.ERASURE_APPROVED: _OBJECT_RIGHTS_CHANGED,
+    AuditAction.ERASURE_REJECTED: _OBJECT_RIGHTS_CHANGED,
+    AuditAction.STUDY_DESTROYED: EventKind(INSTANCES_ACCESSED, "D"),
+    # A backup copies the whole database out; a restore brings one in.
+    AuditAction.BACKUP_CREATED: EventKind(EXPORT, "R", flow=Flow.TO_REQUESTOR),
+    AuditAction.BACKUP_RESTORED: EventKind(IMPORT, "C", flow=Flow.FROM_REQUESTOR),
 }
 
 # Stores that came from files (a browser upload, a bulk import) rather than over the network.

@@ -26,10 +26,14 @@ class TenantKey(TenantOwned):
 
 
 class StudyKey(TenantOwned):
-    """The data key of one study's blobs, wrapped by a tenant key. Deleting it shreds the study."""
+    """The data key of one study's blobs, wrapped by a tenant key and the study's secret in the key
+    provider. Destroying that secret shreds the study, in this database and in every backup of it."""
 
     study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="data_key")
     tenant_key = models.ForeignKey(TenantKey, on_delete=models.PROTECT, related_name="study_keys")
+    secret_ref = models.CharField(
+        max_length=64, help_text="Names the study's secret in the key provider (never the secret itself)."
+    )
     wrapped_key = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
 

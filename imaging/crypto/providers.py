@@ -8,6 +8,8 @@ which case the master key is generated inside the token and never leaves it.
 import functools
 import hashlib
 import os
+import re
+import uuid
 from pathlib import Path
 from typing import Protocol
 
@@ -30,12 +32,30 @@ class KeyManagementError(Exception):
     """A key could not be obtained or unwrapped. Messages name key IDs, never key material."""
 
 
+class StudySecretDestroyedError(KeyManagementError):
+    """The study's secret is gone from the key provider: the study was crypto-shredded."""
+
+
 class MasterKeyProvider(Protocol):
     key_id: str
+    # Every master key this provider unwraps with: the current one, and retired ones kept during a
+    # master-key rotation (docs/keys.md) until nothing wrapped by them is left or retained.
+    key_ids: frozenset[str]
 
     def wrap(self, key: bytes) -> bytes: ...
 
     def unwrap(self, wrapped: bytes) -> bytes: ...
+
+    # Per-study secrets (imaging.crypto.keys): kept by the provider, never in the database, so that
+    # destroying one also shreds the study in every earlier database backup.
+    def create_study_secret(self) -> str: ...
+
+    def study_secret(self, ref: str) -> bytes: ...
+
+    def destroy_study_secret(self, ref: str) -> bool: ...
+
+
+STUDY_SECRET_BYTES = 32
 
 
 class FileMasterKeyProvider:
@@ -49,20 +69,83 @@ class FileMasterKeyProvider:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._key = _load_or_create_key_file(self.path)
-        # A fingerprint, so that rows wrapped under another master key are named as such instead of
-        # failing as a bare integrity error. A truncated hash of a random 256-bit key reveals nothing
-        # usable about it; the domain prefix keeps it distinct from any other hash of the key.
-        fingerprint = hashlib.sha256(b"palisade master key id\x00" + self._key).hexdigest()[:16]
-        self.key_id = f"file:{fingerprint}"
+        self.key_id = _file_key_id(self._key)
+        # Retired master keys (a rotation in progress) unwrap what they wrapped; they never wrap.
+        self._retired = [
+            _load_or_create_key_file(retired) for retired in sorted(self.retired_key_dir.glob("*.key"))
+        ]
+        self.key_ids = frozenset([self.key_id, *map(_file_key_id, self._retired)])
+
+    @property
+    def retired_key_dir(self) -> Path:
+        return self.path.parent / "retired-master-keys"
 
     def wrap(self, key: bytes) -> bytes:
         return keywrap.aes_key_wrap_with_padding(self._key, key)
 
     def unwrap(self, wrapped: bytes) -> bytes:
+        # KWP's integrity check tells the key that wrapped it: the current one first, then the retired.
+        for master_key in (self._key, *self._retired):
+            try:
+                return keywrap.aes_key_unwrap_with_padding(master_key, wrapped)
+            except keywrap.InvalidUnwrap:
+                continue
+        raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.")
+
+    @property
+    def study_secret_dir(self) -> Path:
+        """Beside the master key, on the key volume that database backups never include."""
+        return self.path.parent / "study-secrets"
+
+    def create_study_secret(self) -> str:
+        ref = uuid.uuid4().hex
+        load_or_create_key_file(self._study_secret_path(ref), STUDY_SECRET_BYTES, "Study secret")
+        return ref
+
+    def study_secret(self, ref: str) -> bytes:
+        path = self._study_secret_path(ref)
+        if not path.exists():
+            raise StudySecretDestroyedError(f"Study secret {ref} does not exist in {self.study_secret_dir}.")
         try:
-            return keywrap.aes_key_unwrap_with_padding(self._key, wrapped)
-        except keywrap.InvalidUnwrap:
-            raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.") from None
+            return load_or_create_key_file(path, STUDY_SECRET_BYTES, "Study secret")
+        except KeyFileError as exc:
+            raise KeyManagementError(str(exc)) from None
+
+    def destroy_study_secret(self, ref: str) -> bool:
+        path = self._study_secret_path(ref)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        # The unlink is made durable before the caller deletes anything else: a crash must not bring
+        # the secret back while the study's rows are already gone.
+        _fsync_directory(path.parent)
+        return True
+
+    def _study_secret_path(self, ref: str) -> Path:
+        # `ref` is generated here (a UUID's hex), never taken from a request; checked all the same so
+        # that a tampered database row cannot point outside the folder.
+        if not _SECRET_REF.fullmatch(ref):
+            raise KeyManagementError("Malformed study secret reference.")
+        return self.study_secret_dir / ref[:2] / f"{ref}.key"
+
+
+_SECRET_REF = re.compile(r"[0-9a-f]{32}")
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_key_id(key: bytes) -> str:
+    # A fingerprint, so that rows wrapped under another master key are named as such instead of
+    # failing as a bare integrity error. A truncated hash of a random 256-bit key reveals nothing
+    # usable about it; the domain prefix keeps it distinct from any other hash of the key.
+    return "file:" + hashlib.sha256(b"palisade master key id\x00" + key).hexdigest()[:16]
 
 
 def _load_or_create_key_file(path: Path) -> bytes:
@@ -93,8 +176,10 @@ class Pkcs11MasterKeyProvider:
 
     def __init__(self, library_path: str, token_label: str, pin: str, key_label: str) -> None:
         self._session = _logged_in_session(library_path, token_label, pin, os.getpid())
+        self._key_label = key_label
         self._key = self._find_or_generate_key(key_label)
         self.key_id = f"pkcs11:{token_label}/{key_label}/{bytes(self._key[Attribute.ID]).hex()}"
+        self.key_ids = frozenset([self.key_id])
 
     def _find_or_generate_key(self, key_label: str) -> pkcs11.SecretKey:
         try:
@@ -129,6 +214,40 @@ class Pkcs11MasterKeyProvider:
         except PKCS11Error:
             # Tokens report a failed GCM tag check variously (SoftHSM2: CKR_GENERAL_ERROR).
             raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.") from None
+
+    # Study secrets are token objects (CKO_DATA, private: readable after login only), labelled with the
+    # master key's label so that two master keys on one token never share them.
+    def create_study_secret(self) -> str:
+        ref = uuid.uuid4().hex
+        self._session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.DATA,
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.LABEL: self._secret_label(ref),
+                Attribute.VALUE: os.urandom(STUDY_SECRET_BYTES),
+            }
+        )
+        return ref
+
+    def study_secret(self, ref: str) -> bytes:
+        found = self._secret_objects(ref)
+        if not found:
+            raise StudySecretDestroyedError(f"Study secret {ref} does not exist in the PKCS#11 token.")
+        return bytes(found[0][Attribute.VALUE])
+
+    def destroy_study_secret(self, ref: str) -> bool:
+        found = self._secret_objects(ref)
+        for secret in found:
+            secret.destroy()
+        return bool(found)
+
+    def _secret_label(self, ref: str) -> str:
+        return f"{self._key_label}/study/{ref}"
+
+    def _secret_objects(self, ref: str) -> list:
+        template = {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: self._secret_label(ref)}
+        return list(self._session.get_objects(template))
 
 
 @functools.cache

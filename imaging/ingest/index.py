@@ -22,6 +22,7 @@ from imaging.crypto.keys import study_data_key
 from imaging.crypto.object_keys import wrap_for_study
 from imaging.ingest.receive import ORIGIN
 from imaging.models import IngestJob, Instance, Patient, Series, SeriesThumbnail, StoredObject, Study
+from imaging.replication.services import plan_copies
 from imaging.storage import delete_object
 from portal.models import Tenant
 
@@ -109,6 +110,8 @@ def _index_study_jobs(tenant: Tenant, jobs: list[IngestJob]) -> None:
             )
         )
     _update_rows(StoredObject, placed, ["instance", "version", "wrapped_key", "wrapping_tenant_key"])
+    # The replicate step (docs/storage.md): pending copies written with the index, queued on commit.
+    plan_copies(tenant, placed)
     for state in {job.state for job in jobs}:
         # A duplicate's job lost its object when the object was deleted (on_delete=SET_NULL).
         IngestJob.objects.filter(pk__in=[job.pk for job in jobs if job.state == state]).update(

@@ -1,0 +1,1 @@
+"""Retention rules, legal holds and erasure with crypto-shredding (issue 10)."""
