@@ -12,6 +12,7 @@ Grants are read from the database on every decision, never cached beyond the use
 request, so that an expiry or a revocation applies to the very next request.
 """
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser
@@ -48,6 +49,8 @@ class Action(StrEnum):
     # A patient's own page of who opened their studies (audit.review.access_history); staff read the
     # whole trail on the review page instead.
     VIEW_OWN_ACCESS_HISTORY = "view_own_access_history"
+    # See the clinic's storage health: replication lag (the recovery point) and failed copies.
+    VIEW_STORAGE_STATUS = "view_storage_status"
     # Define research projects and run their de-identified exports (imaging.research).
     MANAGE_RESEARCH = "manage_research"
     # On a study.
@@ -189,6 +192,14 @@ def openable_studies(user: User | AnonymousUser, tenant: Tenant) -> QuerySet[Stu
     return studies.none()
 
 
+def openable_ids(user: User | AnonymousUser, tenant: Tenant, studies: Iterable[Study]) -> set[int]:
+    """The pks of those of `studies` (of `tenant`) that `user` may open: `can(user, VIEW_STUDY, study)`
+    for each, in one query for the whole list where `can` may cost one per study (a referring doctor's,
+    a share link's). Call inside the tenant's scope."""
+    wanted = [study.pk for study in studies]
+    return set(openable_studies(user, tenant).filter(pk__in=wanted).values_list("pk", flat=True))
+
+
 def visible_ingest_jobs(user: User, tenant: Tenant) -> QuerySet[IngestJob]:
     """Ingest jobs of `tenant` that `user` may follow: every one for those who follow the clinic's
     ingestion, else only their own uploads. Call inside the tenant's scope."""
@@ -225,6 +236,8 @@ def _can_on_tenant(user: User | AnonymousUser, action: Action, tenant: Tenant) -
         return member.role in _CLINIC_WIDE_VIEWERS
     if action == Action.VIEW_OWN_ACCESS_HISTORY:
         return member.role == Role.PATIENT
+    if action == Action.VIEW_STORAGE_STATUS:
+        return member.role in _CLINIC_ADMINS
     if action == Action.MANAGE_RESEARCH:
         return member.role in _RESEARCH_MANAGERS
     if action == Action.BREAK_GLASS:

@@ -64,6 +64,12 @@ INSTALLED_APPS = [
     "portal.patients",
     "portal.consents",
     "imaging.downloads",
+    # De-identified research exports (issue 9; the engine is imaging/deid, not an app).
+    "imaging.research",
+    # Replica copies within the residency, integrity scrub and repair (issue 10).
+    "imaging.replication",
+    # Retention rules, legal holds, erasure requests and certificates of destruction (issue 10).
+    "imaging.retention",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +131,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so that a real worker process can share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+# Connection reuse (docs/deploy.md, "Database connections"). Under ASGI Django runs each request's sync
+# code in a thread of its own (asgiref's ThreadSensitiveContext), and its connections are per thread:
+# CONN_MAX_AGE > 0 would never reuse a connection there, only leave it open until the thread is
+# collected. So the web server reuses PostgreSQL connections through Django's psycopg pool instead (a
+# request takes a connection and gives it back when it finishes); a new PostgreSQL backend per request
+# cost several milliseconds (bench/README.md, issue 7). The pool requires CONN_MAX_AGE 0. Turn it off
+# (PALISADE_DB_POOL=false) behind an external pooler such as PgBouncer; CONN_MAX_AGE then applies (0,
+# one connection per request, unless PALISADE_DB_CONN_MAX_AGE says otherwise, for WSGI). SQLite opens a
+# file, not a server connection: it keeps CONN_MAX_AGE (default 0) and has no pool.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("PALISADE_DB_POOL", True):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        # Each web process keeps at least min_size connections and opens up to max_size under
+        # concurrent requests; a request waits up to `timeout` seconds for one, then fails. With
+        # CONN_HEALTH_CHECKS the pool checks a connection before lending it. Celery workers and the
+        # DICOM listener drop the pool (portal/celery.py, imaging/dimse/scp.py). A lent connection is
+        # given the borrower's tenant scope, empty included (portal.tenancy), so none carries another's.
+        "min_size": env.int("PALISADE_DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("PALISADE_DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("PALISADE_DB_POOL_TIMEOUT", default=10.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("PALISADE_DB_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------------------------
@@ -337,6 +368,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "alert-redelivery": {"task": "audit.alerts.tasks.redeliver_pending_alerts", "schedule": 300.0},
     "study-downloads": {"task": "imaging.downloads.tasks.sweep_study_downloads", "schedule": 300.0},
+    "research-exports": {"task": "imaging.research.tasks.sweep_research_exports", "schedule": 300.0},
+    # Replication's outbox sweeper, and a rate-limited slice of the integrity scrub with repair, which
+    # resumes at each tenant's cursor (docs/storage.md).
+    "replication-sweeper": {"task": "imaging.replication.tasks.requeue_stalled_copies", "schedule": 120.0},
+    "storage-scrub": {
+        "task": "imaging.replication.tasks.scrub_all_tenants",
+        "schedule": env.float("PALISADE_SCRUB_EVERY_SECONDS", default=3600.0),
+    },
 }
 
 # --- REST API -------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("portal.patients.urls")),
     path("", include("portal.consents.urls")),
     path("", include("imaging.downloads.urls")),
+    path("", include("imaging.research.urls")),
     path("", include("portal.mobile_viewer.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/me/", api.MeView.as_view(), name="api-me"),

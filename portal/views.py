@@ -19,6 +19,7 @@ from imaging.models import Study
 from portal import selectors
 from portal.consents import selectors as consent_selectors
 from portal.decorators import tenant_member_required
+from portal.paging import paged
 from portal.sharing import selectors as sharing_selectors
 from portal.sharing import services as sharing_services
 from portal.tasks import refresh_clinic_summary
@@ -40,16 +41,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @tenant_member_required
 def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = request.tenant
-    studies = list(policy.visible_studies(request.user, tenant)[:200])
-    for study in studies:
-        # The policy reads each row's clinic: it is this one, already loaded (no query per row).
-        study.tenant = tenant
+    # Newest first (Study.Meta.ordering), a page at a time: every study is reachable by the page links.
+    studies = paged(request, policy.visible_studies(request.user, tenant))
+    openable = policy.openable_ids(request.user, tenant, studies.page)
     audit.record(
         AuditAction.VIEW_STUDY_LIST,
         request=request,
         actor_role=request.membership.role,
         object_type="study",
-        object_ids=[study.study_instance_uid for study in studies],
+        object_ids=[study.study_instance_uid for study in studies.page],
     )
     summary = selectors.clinic_summary(tenant)
     if selectors.summary_is_stale(summary):
@@ -63,7 +63,8 @@ def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         {
             "tenant": tenant,
             "membership": request.membership,
-            "rows": [(study, policy.can(request.user, policy.Action.VIEW_STUDY, study)) for study in studies],
+            "studies": studies,
+            "rows": [(study, study.pk in openable) for study in studies.page],
             "summary": summary,
             "heartbeat": selectors.latest_worker_heartbeat(),
             "worker_alive": selectors.worker_is_alive(),

@@ -61,6 +61,19 @@ TENANT_ROUTES = {
         }
         for name in ("study-download-progress", "study-download-status", "study-download-file")
     },
+    "research-projects": lambda study: {},
+    "research-project-new": lambda study: {},
+    "research-device-masks": lambda study: {},
+    "research-device-mask-delete": lambda study: {"mask_id": 1},
+    **{
+        name: lambda study: {"project_id": "00000000-0000-0000-0000-000000000001"}
+        for name in ("research-project", "research-project-edit", "research-export-new")
+    },
+    **{
+        name: lambda study: {"export_id": "00000000-0000-0000-0000-000000000001"}
+        for name in ("research-export-status", "research-export-file")
+    },
+    "study-deidentified-download": lambda study: {"study_uid": study.study_instance_uid},
     "dicomweb-qido-study-series": lambda study: {"study_uid": study.study_instance_uid},
     "dicomweb-qido-series-instances": lambda study: {
         "study_uid": study.study_instance_uid,
