@@ -258,7 +258,8 @@ def test_who_reads_the_audit_trail(tenant, member_factory, role, may):
 def test_openable_ids_decide_a_list_as_can_decides_each_study(tenant, patient, member_factory, role):
     user = member_factory(tenant, role)
     patient.account = user if role == Role.PATIENT else None
-    patient.save()
+    with tenant_scope(tenant):
+        patient.save()
     studies = [StudyFactory(tenant=tenant, patient=patient), StudyFactory(tenant=tenant)]
     shared = StudyFactory(tenant=tenant)
     ShareFactory(tenant=tenant, study=shared, grantee=user)

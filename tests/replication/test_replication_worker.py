@@ -34,7 +34,9 @@ def wait_for_copies(tenant, count: int, timeout: float = 90.0) -> list[ObjectCop
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with tenant_scope(tenant):
-            copies = list(ObjectCopy.objects.filter(state=ObjectCopy.State.OK))
+            copies = list(
+                ObjectCopy.objects.select_related("stored_object").filter(state=ObjectCopy.State.OK)
+            )
         if len(copies) == count:
             return copies
         time.sleep(0.3)
