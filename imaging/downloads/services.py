@@ -185,10 +185,12 @@ def archive_key(job: DownloadJob) -> bytes:
     return open_for_study(job.study, bytes(job.wrapped_key), job.pk)
 
 
-def archive_chunks(job: DownloadJob, data_key: bytes) -> Iterator[bytes]:
-    """The archive's bytes, segment by segment; reads files only, no database."""
-    with open_object(job.region, job.storage_name) as ciphertext:
-        yield from decrypt_stream(data_key, ciphertext, tenant_id=job.tenant_id, object_id=str(job.pk))
+def archive_chunks(row, data_key: bytes) -> Iterator[bytes]:
+    """The bytes of the archive a row stored (a DownloadJob, or a research export, which stores its
+    archives the same way: `region`, `storage_name`, bound to the row's tenant and id), segment by
+    segment; reads files only, no database."""
+    with open_object(row.region, row.storage_name) as ciphertext:
+        yield from decrypt_stream(data_key, ciphertext, tenant_id=row.tenant_id, object_id=str(row.pk))
 
 
 def count_transfer(job: DownloadJob) -> None:
@@ -202,10 +204,16 @@ def stalled_jobs(now=None):
 
 def forget_expired(now=None) -> int:
     """Delete the archives of expired jobs (the rows stay, as the record of what was asked)."""
-    expired = DownloadJob.objects.filter(expires_at__lte=now or timezone.now()).exclude(storage_name="")
+    return forget_expired_archives(DownloadJob.objects.all(), key_field="wrapped_key", now=now)
+
+
+def forget_expired_archives(rows, *, key_field: str, now=None) -> int:
+    """Delete the stored archive of every expired row of `rows` and forget its key (`key_field`); the
+    rows stay. Shared with research exports, which keep their archives as downloads do."""
+    expired = rows.filter(expires_at__lte=now or timezone.now()).exclude(storage_name="")
     count = 0
-    for job in expired:
-        delete_object(job.region, job.storage_name)
-        DownloadJob.objects.filter(pk=job.pk).update(storage_name="", wrapped_key=None)
+    for row in expired:
+        delete_object(row.region, row.storage_name)
+        rows.filter(pk=row.pk).update(storage_name="", **{key_field: None})
         count += 1
     return count

@@ -9,7 +9,7 @@ files to the project's destination (imaging.research.destinations), a study at a
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.db import transaction
@@ -20,7 +20,7 @@ from django.utils import timezone
 import audit
 from audit.models import AuditAction, Outcome
 from imaging.crypto.providers import KeyManagementError
-from imaging.crypto.segments import BlobIntegrityError, decrypt_stream
+from imaging.crypto.segments import BlobIntegrityError
 from imaging.deid import Profile, ProjectKeys
 from imaging.dicomweb.wado_resources import Target
 from imaging.downloads import services as downloads
@@ -38,7 +38,6 @@ from imaging.research.destinations import (
 from imaging.research.models import DeviceMask, ResearchExport, ResearchProject
 from imaging.research.selectors import Selection, StudyQuery
 from imaging.research.services import ProjectRefused, actor_role, project_keys
-from imaging.storage import delete_object, open_object
 from portal.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -221,12 +220,6 @@ def archive_key(export: ResearchExport) -> bytes:
     )
 
 
-def archive_chunks(export: ResearchExport, data_key: bytes) -> Iterator[bytes]:
-    """The archive's bytes, segment by segment; reads files only, no database."""
-    with open_object(export.region, export.storage_name) as ciphertext:
-        yield from decrypt_stream(data_key, ciphertext, tenant_id=export.tenant_id, object_id=str(export.pk))
-
-
 def record_download(export: ResearchExport, request: HttpRequest) -> None:
     """Audited before the first byte, like a study download."""
     audit.record(
@@ -248,13 +241,9 @@ def stalled_exports(now=None):
 
 def forget_expired(now=None) -> int:
     """Delete the archives of expired exports (the rows and their reports stay, as the record)."""
-    expired = ResearchExport.objects.filter(expires_at__lte=now or timezone.now()).exclude(storage_name="")
-    count = 0
-    for export in expired:
-        delete_object(export.region, export.storage_name)
-        ResearchExport.objects.filter(pk=export.pk).update(storage_name="", archive_key_sealed=None)
-        count += 1
-    return count
+    return downloads.forget_expired_archives(
+        ResearchExport.objects.all(), key_field="archive_key_sealed", now=now
+    )
 
 
 def preview(query: StudyQuery) -> dict:

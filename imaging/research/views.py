@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts import policy
 from imaging.deid import Option
+from imaging.downloads import services as downloads
 from imaging.models import Study
 from imaging.research import exports, selectors, services
 from imaging.research.forms import DeidentifiedDownloadForm, DeviceMaskForm, ExportForm, ProjectForm
@@ -161,7 +162,9 @@ def export_file(request: HttpRequest, tenant_slug: str, export_id: UUID) -> Http
         raise Http404
     data_key = exports.archive_key(export)
     exports.record_download(export, request)
-    response = StreamingHttpResponse(exports.archive_chunks(export, data_key), content_type="application/zip")
+    response = StreamingHttpResponse(
+        downloads.archive_chunks(export, data_key), content_type="application/zip"
+    )
     response["Content-Length"] = str(export.archive_size)
     response["Content-Disposition"] = f'attachment; filename="research-export-{export.pk.hex[:12]}.zip"'
     return response

@@ -12,6 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ComprehensiveSRStorage, ExplicitVRLittleEndian, generate_uid
 
 from accounts.roles import Role
+from imaging.downloads import services as downloads
 from imaging.models import Patient, Study
 from imaging.research import exports, services
 from imaging.research.models import ResearchExport, ResearchProject
@@ -105,7 +106,7 @@ def archive_files(export: ResearchExport) -> list[pydicom.Dataset]:
     """Every file of a zip export's archive, read by pydicom."""
     with tenant_scope(export.tenant):
         export = ResearchExport.objects.get(pk=export.pk)
-        data = b"".join(exports.archive_chunks(export, exports.archive_key(export)))
+        data = b"".join(downloads.archive_chunks(export, exports.archive_key(export)))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return [pydicom.dcmread(io.BytesIO(archive.read(name))) for name in archive.namelist()]
 
