@@ -53,6 +53,16 @@ class Action(StrEnum):
     VIEW_STORAGE_STATUS = "view_storage_status"
     # Define research projects and run their de-identified exports (imaging.research).
     MANAGE_RESEARCH = "manage_research"
+    # Run the clinic: its members and their roles, its policies (MFA, sessions, passwords, retention,
+    # sharing, consent), its DICOM peers, its agreements, its home region and go-live (portal.clinic_admin,
+    # portal.onboarding, portal.agreements).
+    MANAGE_CLINIC = "manage_clinic"
+    # Place and release legal holds, request, approve and refuse erasures (imaging.retention).
+    MANAGE_RETENTION = "manage_retention"
+    # Read the compliance report: live evidence of the safeguards (portal.compliance).
+    VIEW_COMPLIANCE = "view_compliance"
+    # Read the clinic's transparency page: where its data lives, who may see it (every member).
+    VIEW_TRANSPARENCY = "view_transparency"
     # On a study.
     VIEW_STUDY = "view_study"
     DOWNLOAD_STUDY = "download_study"
@@ -240,6 +250,12 @@ def _can_on_tenant(user: User | AnonymousUser, action: Action, tenant: Tenant) -
         return member.role in _CLINIC_ADMINS
     if action == Action.MANAGE_RESEARCH:
         return member.role in _RESEARCH_MANAGERS
+    if action in (Action.MANAGE_CLINIC, Action.MANAGE_RETENTION):
+        return member.role in _CLINIC_ADMINS
+    if action == Action.VIEW_COMPLIANCE:
+        return member.role in _AUDIT_READERS
+    if action == Action.VIEW_TRANSPARENCY:
+        return True
     if action == Action.BREAK_GLASS:
         # On the clinic: whether the member may ask for emergency access at all (the break-the-glass
         # page, portal.sharing.break_glass); on a study, whether they may for that study. Clinicians who

@@ -76,6 +76,22 @@ class AuditAction(models.TextChoices):
     RESEARCH_EXPORT_STARTED = "research_export_started", "Started a research export"
     RESEARCH_EXPORT_FINISHED = "research_export_finished", "Finished a research export"
     DEIDENTIFIED_DOWNLOAD = "deidentified_download", "Downloaded de-identified images"
+    # Clinic onboarding, agreements and clinic administration (portal.onboarding, portal.agreements,
+    # portal.clinic_admin) and the compliance evidence (portal.compliance).
+    CLINIC_REQUESTED = "clinic_requested", "Asked to join as a clinic"
+    CLINIC_APPROVED = "clinic_approved", "Approved a clinic's request"
+    CLINIC_DECLINED = "clinic_declined", "Declined a clinic's request"
+    MEMBER_INVITED = "member_invited", "Invited a member of staff"
+    MEMBER_JOINED = "member_joined", "Joined a clinic by invitation"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Changed a member's role"
+    MEMBER_REMOVED = "member_removed", "Removed a member"
+    POLICY_CHANGED = "policy_changed", "Changed a clinic policy"
+    AGREEMENT_ACCEPTED = "agreement_accepted", "Accepted an agreement"
+    REGION_CHOSEN = "region_chosen", "Chose the home region"
+    AE_TITLE_REGISTERED = "ae_title_registered", "Registered a DICOM peer"
+    AE_TITLE_REMOVED = "ae_title_removed", "Removed a DICOM peer"
+    CLINIC_WENT_LIVE = "clinic_went_live", "Went live"
+    COMPLIANCE_REPORT_VIEWED = "compliance_report_viewed", "Read the compliance report"
 
 
 class Outcome(models.TextChoices):

@@ -70,6 +70,11 @@ INSTALLED_APPS = [
     "imaging.replication",
     # Retention rules, legal holds, erasure requests and certificates of destruction (issue 10).
     "imaging.retention",
+    # Agreements (BAA, DPA, terms) that gate PHI ingestion, clinic onboarding, and the compliance
+    # evidence and transparency pages (issue 11).
+    "portal.agreements",
+    "portal.onboarding",
+    "portal.compliance",
 ]
 
 MIDDLEWARE = [
@@ -319,6 +324,15 @@ PALISADE_STORAGE: dict[str, dict[str, str]] = json.loads(
     )
 )
 PALISADE_REGION = env.str("PALISADE_REGION", default=next(iter(PALISADE_STORAGE)))
+# The agreements a clinic must have in force before it may send PHI, by its home jurisdiction ("*" for
+# any other): HIPAA asks a US clinic's business associate for a BAA, GDPR article 28 an EU clinic's
+# processor for a DPA (portal/agreements).
+PALISADE_REQUIRED_AGREEMENTS: dict[str, list[str]] = json.loads(
+    env.str(
+        "PALISADE_REQUIRED_AGREEMENTS",
+        default=json.dumps({"US": ["baa", "terms"], "EU": ["dpa", "terms"], "*": ["terms"]}),
+    )
+)
 
 # --- Celery ---------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

@@ -176,6 +176,22 @@ _KINDS: dict[str, EventKind] = {
     # A backup copies the whole database out; a restore brings one in.
     AuditAction.BACKUP_CREATED: EventKind(EXPORT, "R", flow=Flow.TO_REQUESTOR),
     AuditAction.BACKUP_RESTORED: EventKind(IMPORT, "C", flow=Flow.FROM_REQUESTOR),
+    # Onboarding and clinic administration: who belongs to a clinic, in which role, under which
+    # policies, agreements and network peers.
+    AuditAction.CLINIC_REQUESTED: _alert(SECURITY_CONFIGURATION, "C"),
+    AuditAction.CLINIC_APPROVED: _alert(SECURITY_CONFIGURATION, "C"),
+    AuditAction.CLINIC_DECLINED: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.MEMBER_INVITED: _alert(SECURITY_ROLES_CHANGED),
+    AuditAction.MEMBER_JOINED: _alert(SECURITY_ROLES_CHANGED),
+    AuditAction.MEMBER_ROLE_CHANGED: _alert(SECURITY_ROLES_CHANGED),
+    AuditAction.MEMBER_REMOVED: _alert(SECURITY_ROLES_CHANGED),
+    AuditAction.POLICY_CHANGED: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.AGREEMENT_ACCEPTED: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.REGION_CHOSEN: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.AE_TITLE_REGISTERED: _alert(NETWORK_CONFIGURATION, "C"),
+    AuditAction.AE_TITLE_REMOVED: _alert(NETWORK_CONFIGURATION, "D"),
+    AuditAction.CLINIC_WENT_LIVE: _alert(SECURITY_CONFIGURATION, "U"),
+    AuditAction.COMPLIANCE_REPORT_VIEWED: EventKind(AUDIT_LOG_USED, "R"),
 }
 
 # Stores that came from files (a browser upload, a bulk import) rather than over the network.

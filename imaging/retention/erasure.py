@@ -34,10 +34,8 @@ class ErasureRefused(Exception):
 
 
 def may_erase(user: User, tenant: Tenant) -> bool:
-    """Whether `user` may request or approve erasures in `tenant`: its clinic admins.
-
-    The policy has no action of its own for erasure yet; MANAGE_SHARES is the clinic-admin right."""
-    return policy.can(user, policy.Action.MANAGE_SHARES, tenant)
+    """Whether `user` may request or approve erasures in `tenant`: its clinic admins."""
+    return policy.can(user, policy.Action.MANAGE_RETENTION, tenant)
 
 
 def request_erasure(study: Study, *, requested_by: User, reason: str) -> ErasureRequest:

@@ -1,0 +1,124 @@
+"""Which agreements a clinic needs, which it has in force, and the gate every ingestion path passes.
+
+Which kinds a clinic needs depends on its home region's jurisdiction
+(settings.PALISADE_REQUIRED_AGREEMENTS): a US clinic a BAA, an EU clinic a DPA, every clinic the terms.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from audit import services as audit
+from audit.models import AuditAction
+from portal.agreements.models import AgreementAcceptance, AgreementKind, AgreementText
+from portal.models import Tenant
+from portal.tenancy import tenant_scope
+
+EXPIRY_WARNING = timedelta(days=30)
+
+
+class AgreementMissing(Exception):
+    """PHI may not enter the clinic: an agreement its jurisdiction requires is not in force."""
+
+    def __init__(self, tenant: Tenant, missing: list[str]) -> None:
+        self.tenant = tenant
+        self.missing = missing
+        names = " and ".join(AgreementKind(kind).label for kind in missing)
+        super().__init__(
+            f"Ingestion refused: {tenant.name} has no {names} in force. "
+            f"A clinic admin can accept it at /t/{tenant.slug}/agreements/."
+        )
+
+
+def required_kinds(tenant: Tenant) -> list[str]:
+    """The agreement kinds `tenant` must have in force, by its home jurisdiction."""
+    rules = settings.PALISADE_REQUIRED_AGREEMENTS
+    return list(rules.get(tenant.jurisdiction, rules.get("*", [])))
+
+
+def current_text(kind: str) -> AgreementText | None:
+    """The newest published version of `kind`."""
+    return (
+        AgreementText.objects.filter(kind=kind, published_at__lte=timezone.now()).order_by("-version").first()
+    )
+
+
+def in_force(tenant: Tenant, at: datetime | None = None) -> dict[str, AgreementAcceptance]:
+    """The acceptance in force for each kind `tenant` has signed: the one that lasts longest."""
+    at = at or timezone.now()
+    with tenant_scope(tenant):
+        rows = (
+            AgreementAcceptance.objects.filter(tenant=tenant, signed_at__lte=at, expires_at__gt=at)
+            .select_related("text", "signer")
+            .order_by("expires_at")
+        )
+        return {row.text.kind: row for row in rows}
+
+
+def missing_agreements(tenant: Tenant, at: datetime | None = None) -> list[str]:
+    """The kinds `tenant` needs and has not in force at `at` (now)."""
+    active = in_force(tenant, at)
+    return [kind for kind in required_kinds(tenant) if kind not in active]
+
+
+def assert_may_ingest(tenant: Tenant) -> None:
+    """Raise AgreementMissing unless every agreement `tenant` needs is in force. Every ingestion path
+    (STOW-RS, C-STORE, upload, import) calls this before it accepts a byte."""
+    missing = missing_agreements(tenant)
+    if missing:
+        raise AgreementMissing(tenant, missing)
+
+
+@transaction.atomic
+def accept(
+    tenant: Tenant,
+    text: AgreementText,
+    *,
+    signer: User,
+    signer_name: str,
+    signer_role: str,
+    request=None,
+) -> AgreementAcceptance:
+    """Record `signer`'s acceptance of `text` for `tenant`, in force for the text's term."""
+    now = timezone.now()
+    with tenant_scope(tenant):
+        acceptance = AgreementAcceptance.objects.create(
+            tenant=tenant,
+            text=text,
+            signer=signer,
+            signer_name=signer_name,
+            signer_role=signer_role,
+            signed_at=now,
+            expires_at=now + timedelta(days=text.term_days),
+            document_sha256=text.sha256,
+        )
+    audit.record(
+        AuditAction.AGREEMENT_ACCEPTED,
+        request=request,
+        actor=signer,
+        tenant=tenant,
+        object_type="agreement",
+        object_ids=[f"{text.kind}:v{text.version}"],
+        details={"kind": text.kind, "version": text.version, "sha256": text.sha256},
+    )
+    return acceptance
+
+
+@dataclass(frozen=True)
+class Expiring:
+    acceptance: AgreementAcceptance
+    days_left: int
+
+
+def expiring(tenant: Tenant, at: datetime | None = None) -> list[Expiring]:
+    """Agreements in force that end within 30 days, with no later acceptance of the same kind."""
+    at = at or timezone.now()
+    return [
+        Expiring(row, (row.expires_at - at).days)
+        for row in in_force(tenant, at).values()
+        if row.expires_at - at <= EXPIRY_WARNING
+    ]
