@@ -38,9 +38,10 @@ run: $(VENV)/.installed-run viewer
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
 # SoftHSM2 for the PKCS#11 key provider tests, and dcmtk (echoscu, storescu) for the DIMSE tests.
 system-deps:
-	@command -v chromium >/dev/null && command -v softhsm2-util >/dev/null && command -v storescu >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium softhsm2 dcmtk; \
-	  else echo "Install Debian's chromium, softhsm2 and dcmtk packages (sudo apt-get install chromium softhsm2 dcmtk) for the browser, HSM and DIMSE tests." >&2; exit 1; fi; }
+	@command -v chromium >/dev/null && command -v softhsm2-util >/dev/null && command -v storescu >/dev/null \
+	  && ldconfig -p | grep -q libpangoft2-1.0 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium softhsm2 dcmtk libpango-1.0-0 libpangoft2-1.0-0; \
+	  else echo "Install Debian's chromium, softhsm2, dcmtk and Pango packages (sudo apt-get install chromium softhsm2 dcmtk libpango-1.0-0 libpangoft2-1.0-0) for the browser, HSM, DIMSE and PDF tests." >&2; exit 1; fi; }
 
 test: export PALISADE_VIEWER_DIR := $(VIEWER_DIR)
 test: $(VENV)/.installed-test system-deps viewer
