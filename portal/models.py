@@ -29,6 +29,12 @@ class Tenant(models.Model):
     replica_regions = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Onboarding (portal.onboarding): where the clinic is, whom to tell about a suspected breach (shown
+    # on its transparency page), and when it went live (the checklist shows until then).
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code.")
+    privacy_contact_name = models.CharField(max_length=200, blank=True)
+    privacy_contact_email = models.EmailField(blank=True)
+    live_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
