@@ -174,6 +174,10 @@ class PalisadeServer(ManagedServer):
         self.manage("collectstatic", "--noinput", "--verbosity", "0")
         self.manage("create_tenant", TENANT, "--name", "Bench Clinic")
         self.manage("add_member", EMAIL, TENANT, ROLE, "--password", self.password)
+        # Ingestion is refused until the clinic's agreements are in force (docs/agreements.md).
+        self.manage(
+            "accept_agreements", TENANT, "--signer", EMAIL, "--name", "Bench Signer", "--role", "Bench"
+        )
         output = self.manage("create_api_token", EMAIL, TENANT).strip().splitlines()
         if not output:
             raise RuntimeError("create_api_token printed no token")

@@ -9,6 +9,8 @@ from django.utils import timezone
 from accounts.models import Membership, User
 from accounts.roles import Role
 from imaging.models import Instance, Patient, Series, Study
+from portal.agreements import services as agreement_services
+from portal.agreements.models import AgreementAcceptance
 from portal.models import Tenant
 from portal.sharing.models import BreakGlassGrant, Share, ShareLink
 from portal.tenancy import tenant_scope
@@ -24,11 +26,49 @@ def dicom_uid() -> str:
 class TenantFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Tenant
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"clinic-{n}")
     name = factory.Sequence(lambda n: f"Clinic {n}")
     ae_title = factory.LazyAttribute(lambda t: t.slug.upper()[:16])
     home_region = "eu-1"
+
+    @factory.post_generation
+    def agreements(tenant, create, extracted, **kwargs):
+        """The clinic has accepted the current texts its jurisdiction requires, as a clinic that may
+        ingest has; `TenantFactory(agreements=False)` for one that has not."""
+        if create and extracted is not False:
+            accept_current_agreements(tenant)
+
+
+AGREEMENT_SIGNER_EMAIL = "agreements-signer@example.org"
+
+
+def accept_current_agreements(tenant: Tenant, signer: User | None = None) -> list[AgreementAcceptance]:
+    """Acceptances of the current texts of every kind `tenant` requires, as if signed before the test
+    (rows only: the AGREEMENT_ACCEPTED events of services.accept are tested on their own)."""
+    if signer is None:
+        signer = User.objects.filter(email=AGREEMENT_SIGNER_EMAIL).first() or UserFactory(
+            email=AGREEMENT_SIGNER_EMAIL
+        )
+    now = timezone.now()
+    rows = []
+    with tenant_scope(tenant):
+        for kind in agreement_services.required_kinds(tenant):
+            text = agreement_services.current_text(kind)
+            rows.append(
+                AgreementAcceptance.objects.create(
+                    tenant=tenant,
+                    text=text,
+                    signer=signer,
+                    signer_name="Casey Signer",
+                    signer_role="Medical director",
+                    signed_at=now,
+                    expires_at=now + timedelta(days=text.term_days),
+                    document_sha256=text.sha256,
+                )
+            )
+    return rows
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -13,7 +13,7 @@ from accounts.roles import Role
 from accounts.sso.models import OidcIdentity
 from accounts.sso.sessions import MFA_BY_PROVIDER_SESSION_KEY
 from audit.models import AuditAction, AuditEvent, Outcome
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import AGREEMENT_SIGNER_EMAIL, MembershipFactory, UserFactory
 from tests.mfa import give_authenticator_app
 from tests.oidc import IDP_PASSWORD, follow_at_provider, running_identity_provider, sign_in_with_sso
 
@@ -143,7 +143,7 @@ def test_an_unverified_email_is_refused(client, tenant, identity_provider):
 
     assert response.status_code == 403
     assert _refusals().get().details["reason"] == "email_not_verified"
-    assert not User.objects.exists()
+    assert not User.objects.exclude(email=AGREEMENT_SIGNER_EMAIL).exists()  # the clinic's signer aside
 
 
 def test_without_account_creation_only_existing_accounts_sign_in(client, tenant, identity_provider):
@@ -190,7 +190,7 @@ def test_a_bad_id_token_from_the_token_endpoint_is_refused(client, tenant, ident
 
     assert response.status_code == 403, why
     assert "_auth_user_id" not in client.session
-    assert not User.objects.exists()
+    assert not User.objects.exclude(email=AGREEMENT_SIGNER_EMAIL).exists()  # the clinic's signer aside
     assert _refusals().get().details["reason"] == "invalid_id_token"
 
 

@@ -29,6 +29,7 @@ from imaging.crypto.models import StudyKey, TenantKey
 from imaging.models import Study
 from imaging.retention.erasure import ErasureRefused, destroy_study
 from imaging.retention.models import DestructionCertificate
+from portal.agreements.models import AgreementText
 from portal.models import Tenant
 from portal.tenancy import all_tenants_scope
 
@@ -134,9 +135,11 @@ def _load_rows(manifest: Manifest, key: bytes) -> int:
     loaded, models = 0, set()
     with transaction.atomic():
         # migrate made content types and permissions of its own numbering; the backup's replace them
-        # (nothing refers to them yet in an empty database).
+        # (nothing refers to them yet in an empty database). So with the agreement texts migration
+        # agreements/0002 published.
         Permission.objects.all().delete()
         ContentType.objects.all().delete()
+        AgreementText.objects.all().delete()
         for line in archive.read_lines(manifest, archive.DATABASE, key):
             for obj in serializers.deserialize("jsonl", line.decode()):
                 obj.save()

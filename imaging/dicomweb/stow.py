@@ -20,6 +20,7 @@ from imaging.dicomweb.limits import StowLimits
 from imaging.dicomweb.multipart import BodyTooLarge, RequestRefused, related_boundary, spool_parts
 from imaging.dicomweb.responses import DICOM_JSON, store_response, store_status
 from imaging.dicomweb.store import StowResult, store_parts
+from portal.agreements import services as agreements
 
 
 class _PayloadTooLarge(exceptions.APIException):
@@ -33,6 +34,18 @@ def _refusal(refused: RequestRefused) -> exceptions.APIException:
     if refused.status == 413:
         return _PayloadTooLarge(str(refused))
     return exceptions.ParseError(str(refused))
+
+
+def _agreement_refusal(missing: agreements.AgreementMissing) -> HttpResponse:
+    """403 with the reason as a text/plain Status Report. PS3.18 lets a failure response carry a Status
+    Report, a human-readable document; a Store Instances Response (application/dicom+json) would have
+    to list each instance in a Failed SOP Sequence, and none has been read: the whole request is
+    refused before its body is. dicomweb-client raises HTTPError with the response, whose text is the
+    reason; the Warning header field, in the form PS3.18 uses ("299 <service>: <text>"), carries the
+    short reason for clients that only log headers."""
+    response = HttpResponse(str(missing), status=403, content_type="text/plain; charset=utf-8")
+    response["Warning"] = f"299 palisade: {missing.short_message}"
+    return response
 
 
 def _scratch_dir() -> tempfile.TemporaryDirectory:
@@ -50,6 +63,7 @@ _SCHEMA = {
         202: OpenApiResponse(description="Some instances failed; see FailedSOPSequence."),
         409: OpenApiResponse(description="No instance stored; see FailedSOPSequence."),
         400: OpenApiResponse(description="The multipart body cannot be read."),
+        403: OpenApiResponse(description="An agreement the clinic needs is not in force (text/plain)."),
         413: OpenApiResponse(description="Too many parts or bytes."),
         415: OpenApiResponse(description="Not multipart/related; type=application/dicom."),
         507: OpenApiResponse(description="Storage full."),
@@ -62,6 +76,13 @@ class StowView(DicomwebView):
     required_action = policy.Action.STORE_INSTANCES
 
     def post(self, request: Request, tenant_slug: str, study_uid: str | None = None) -> HttpResponse:
+        # After authorization (initial: another clinic's caller still gets 404), before a byte is read.
+        try:
+            agreements.assert_may_ingest(
+                request.tenant, channel="stow", request=request, actor_role=self.actor_role(request)
+            )
+        except agreements.AgreementMissing as missing:
+            return _agreement_refusal(missing)
         try:
             result = self._store(request, study_uid)
         except RequestRefused as refused:

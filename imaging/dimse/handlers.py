@@ -40,6 +40,7 @@ from imaging.ingest.errors import FailureReason
 from imaging.ingest.receive import Upload, receive_files
 from imaging.models import IngestJob
 from imaging.storage import StorageFull
+from portal.agreements.services import AgreementMissing, assert_may_ingest
 from portal.tenancy import tenant_scope
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,19 @@ def store_received_file(peer: Peer, path: Path, sop_instance_uid: str) -> Datase
             details={"operation": "c_store"},
         )
         return status_dataset(NOT_AUTHORIZED, "This AE may not store to this AE title.")
+    # pynetdicom has written the data set to its scratch file already and deletes it after this
+    # handler returns; nothing reaches the durable spool while an agreement is missing. PS3.7 C.5.8:
+    # the peer is known but not authorized to store here, for now.
+    try:
+        assert_may_ingest(
+            peer.tenant,
+            channel="dimse",
+            actor_role="remote_ae",
+            origin={"calling_ae": peer.request.calling_ae_title},
+            source_address=peer.request.address or None,
+        )
+    except AgreementMissing as missing:
+        return status_dataset(NOT_AUTHORIZED, missing.short_message)
     upload = Upload(path, display_name=f"C-STORE from {peer.request.calling_ae_title}")
     try:
         (job,) = receive_files(

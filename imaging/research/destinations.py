@@ -26,6 +26,7 @@ from imaging.models import IngestJob
 from imaging.research import sealing
 from imaging.research.models import ResearchExport, ResearchProject
 from imaging.storage import durable_writer
+from portal.agreements.services import AgreementMissing, assert_may_ingest
 from portal.tenancy import tenant_scope
 
 # What each sealed value is, bound into its associated data (imaging.research.sealing).
@@ -132,6 +133,12 @@ class OtherClinic(Destination):
     def deliver(self, paths: list[Path]) -> None:
         # Identifiers of the sending export only: the receiving clinic's trail says where they came from.
         origin = {"research_export": str(self.export.pk), "from_tenant": self.export.tenant.slug}
+        try:
+            # De-identified is not anonymous (GDPR recital 26): the receiving clinic needs its agreements
+            # in force as for any other ingestion.
+            assert_may_ingest(self.target, channel="research_export", origin=origin)
+        except AgreementMissing as missing:
+            raise DestinationRefused(str(missing)) from None
         with tenant_scope(self.target):
             jobs = receive_files(
                 self.target,

@@ -23,6 +23,7 @@ from imaging.upload.services import (
     max_upload_bytes,
     receive_upload,
 )
+from portal.agreements import services as agreements
 from portal.decorators import tenant_action_required
 
 # A page polls its own uploads in batches of this many; more ids in one query string is refused.
@@ -37,12 +38,17 @@ STORAGE_FULL_MESSAGE = (
 @tenant_action_required(Action.STORE_INSTANCES)
 @require_GET
 def upload_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    missing = agreements.missing_agreements(request.tenant)
     return render(
         request,
         "imaging/upload.html",
         {
             "tenant": request.tenant,
             "membership": request.membership,
+            # Instead of the drop zone, while an agreement the clinic needs is not in force.
+            "agreement_refusal": str(agreements.AgreementMissing(request.tenant, missing)) if missing else "",
+            "may_see_agreements": policy.can(request.user, Action.MANAGE_CLINIC, request.tenant)
+            or policy.can(request.user, Action.VIEW_COMPLIANCE, request.tenant),
             "max_upload_bytes": max_upload_bytes(IngestLimits.from_settings()),
             "may_follow_ingestion": policy.can(request.user, Action.VIEW_INGEST_JOBS, request.tenant),
         },
@@ -56,6 +62,14 @@ def upload_page(request: HttpRequest, tenant_slug: str) -> HttpResponse:
 @tenant_action_required(Action.STORE_INSTANCES)
 @require_POST
 def upload_file(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    # After authorization (the decorator), before a byte of the body is read. 403: the member may
+    # upload, the clinic may not receive yet; the page shows the error and offers to send again.
+    try:
+        agreements.assert_may_ingest(
+            request.tenant, channel="upload", request=request, actor_role=request.membership.role
+        )
+    except agreements.AgreementMissing as missing:
+        return _error(403, str(missing))
     refusal = _refusal_by_length(request)
     if refusal is not None:
         return refusal

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit import services as audit
-from audit.models import AuditAction
+from audit.models import AuditAction, Outcome
 from portal.agreements.models import AgreementAcceptance, AgreementKind, AgreementText
 from portal.models import Tenant
 from portal.tenancy import tenant_scope
@@ -32,6 +32,15 @@ class AgreementMissing(Exception):
             f"Ingestion refused: {tenant.name} has no {names} in force. "
             f"A clinic admin can accept it at /t/{tenant.slug}/agreements/."
         )
+
+    @property
+    def short_message(self) -> str:
+        """The reason in at most 64 characters, for a DIMSE Error Comment (LO, PS3.5 6.2)."""
+        kinds = ", ".join(_SHORT_NAMES.get(kind, kind) for kind in self.missing)
+        return f"Agreement missing: {kinds}; a clinic admin must accept"[:64]
+
+
+_SHORT_NAMES = {AgreementKind.BAA: "BAA", AgreementKind.DPA: "DPA", AgreementKind.TERMS: "terms"}
 
 
 def required_kinds(tenant: Tenant) -> list[str]:
@@ -65,12 +74,40 @@ def missing_agreements(tenant: Tenant, at: datetime | None = None) -> list[str]:
     return [kind for kind in required_kinds(tenant) if kind not in active]
 
 
-def assert_may_ingest(tenant: Tenant) -> None:
+def assert_may_ingest(
+    tenant: Tenant,
+    *,
+    channel: str = "",
+    request=None,
+    actor: User | None = None,
+    actor_role: str = "",
+    origin: dict | None = None,
+    source_address: str | None = None,
+) -> None:
     """Raise AgreementMissing unless every agreement `tenant` needs is in force. Every ingestion path
-    (STOW-RS, C-STORE, upload, import) calls this before it accepts a byte."""
+    (STOW-RS, C-STORE, upload, import) calls this after authorizing the caller and before it accepts a
+    byte.
+
+    With `channel` (the path's name: "stow", "dimse", "upload", "import", ...) the call is an ingestion
+    attempt, and a refusal is recorded as STORE_REJECTED, by identifiers only (`origin`: a sender that
+    is not a user, such as a DIMSE peer's calling AE title). Without it, it is a mere check."""
     missing = missing_agreements(tenant)
-    if missing:
-        raise AgreementMissing(tenant, missing)
+    if not missing:
+        return
+    if channel:
+        audit.record(
+            AuditAction.STORE_REJECTED,
+            request=request,
+            actor=actor,
+            tenant=tenant,
+            actor_role=actor_role,
+            outcome=Outcome.FAILURE,
+            object_type="tenant",
+            object_ids=[tenant.slug],
+            details={**(origin or {}), "reason": "agreement_missing", "missing": missing, "channel": channel},
+            source_address=source_address,
+        )
+    raise AgreementMissing(tenant, missing)
 
 
 @transaction.atomic
@@ -106,6 +143,41 @@ def accept(
         details={"kind": text.kind, "version": text.version, "sha256": text.sha256},
     )
     return acceptance
+
+
+class AgreementNotPublished(Exception):
+    """No text of a kind a clinic needs has been published: nothing to accept."""
+
+
+def accept_current(
+    tenant: Tenant,
+    *,
+    signer: User,
+    signer_name: str,
+    signer_role: str,
+    kinds: list[str] | None = None,
+    request=None,
+) -> list[AgreementAcceptance]:
+    """Accept the current text of each of `kinds` (default: every kind `tenant` requires), all or none."""
+    kinds = required_kinds(tenant) if kinds is None else kinds
+    texts = []
+    for kind in kinds:
+        text = current_text(kind)
+        if text is None:
+            raise AgreementNotPublished(f"No {AgreementKind(kind).label} has been published yet.")
+        texts.append(text)
+    with transaction.atomic():
+        return [
+            accept(
+                tenant,
+                text,
+                signer=signer,
+                signer_name=signer_name,
+                signer_role=signer_role,
+                request=request,
+            )
+            for text in texts
+        ]
 
 
 @dataclass(frozen=True)

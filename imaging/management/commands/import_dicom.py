@@ -8,6 +8,7 @@ from tqdm import tqdm
 from imaging.ingest.receive import receive_paths
 from imaging.models import IngestJob
 from imaging.storage import StorageFull
+from portal.agreements.services import AgreementMissing, assert_may_ingest
 from portal.cli import tenant_by_slug
 from portal.tenancy import tenant_scope
 
@@ -28,6 +29,11 @@ class Command(BaseCommand):
     def handle(self, tenant: str, paths: list[Path], wait: float | None, **options) -> None:
         clinic = tenant_by_slug(tenant)
         files = list(_files(paths))
+        try:
+            # The operator acts for the platform here; the refusal is recorded all the same.
+            assert_may_ingest(clinic, channel="import", actor_role="platform_operator")
+        except AgreementMissing as missing:
+            raise CommandError(str(missing)) from None
         outcomes: Counter[str] = Counter()
         queued: list[str] = []
         with (

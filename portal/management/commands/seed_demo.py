@@ -11,6 +11,7 @@ from accounts.mfa import selectors as mfa
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import add_member
+from portal.agreements import services as agreements
 from portal.models import Tenant
 from portal.services import create_tenant
 
@@ -50,6 +51,8 @@ class Command(BaseCommand):
             else:
                 add_member(email, tenant, role)
             rows.append((email, role.label, user))
+        admin = next(user for _, label, user in rows if label == Role.TENANT_ADMIN.label)
+        self._agreements(tenant, admin)
 
         self.stdout.write(f"Demo clinic: {tenant.name} at /t/{tenant.slug}/\n")
         self.stdout.write(f"{'e-mail':<42} {'role':<28} password")
@@ -75,6 +78,19 @@ class Command(BaseCommand):
             ours = TOTPDevice.objects.filter(user=user, key=key.hex(), confirmed=True).exists()
             shown = base64.b32encode(key).decode() if ours else "(changed by its user)"
             self.stdout.write(f"{user.email:<42} {shown}")
+
+    def _agreements(self, tenant: Tenant, admin: User) -> None:
+        """The demo clinic has the agreements its jurisdiction requires in force, signed by its admin,
+        so that it can receive studies at once; renewed on a later run once they have lapsed."""
+        missing = agreements.missing_agreements(tenant)
+        if missing:
+            agreements.accept_current(
+                tenant,
+                signer=admin,
+                signer_name="Demo Clinic Admin",
+                signer_role="Clinic admin",
+                kinds=missing,
+            )
 
     def _operator(self) -> User:
         user = User.objects.filter(email=OPERATOR_EMAIL).first()
