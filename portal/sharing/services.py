@@ -22,6 +22,7 @@ from accounts.models import Membership, User
 from accounts.roles import Role
 from audit.models import AuditAction
 from imaging.models import Study
+from portal.clinic_admin.selectors import sharing_policy_of
 from portal.consents.services import ConsentRequired, require_consent_to_share
 from portal.models import Tenant
 from portal.sharing.models import Share, StudyUserObjectPermission, active_q
@@ -141,6 +142,7 @@ def share_with_doctor(
     # connection's tenant too (row-level security), whoever calls this, a view or a script.
     with transaction.atomic(), tenant_scope(tenant):
         may_invite = _check_may_share(sharer, study, whole_patient=whole_patient, invite=invite)
+        _check_clinic_limits(tenant, last_day, allow_download=allow_download)
         try:
             # The clinic may require the patient's consent to sharing with named doctors (portal.consents).
             require_consent_to_share(study.patient)
@@ -185,6 +187,20 @@ def _check_may_share(sharer: User, study: Study, *, whole_patient: bool, invite:
     if invite and not may_invite:
         raise ShareRefused("You may share with the clinic's doctors, not invite new ones.")
     return may_invite
+
+
+def _check_clinic_limits(tenant: Tenant, last_day: date, *, allow_download: bool) -> None:
+    """Refuse a share beyond the clinic's own sharing policy (portal.clinic_admin), which may be
+    stricter than the platform's MAX_SHARE_DAYS."""
+    limits = sharing_policy_of(tenant)
+    longest = timezone.localdate() + timedelta(days=limits.share_max_days)
+    if last_day > longest:
+        raise ShareRefused(
+            f"This clinic allows shares of at most {limits.share_max_days} days: "
+            f"choose {longest:%Y-%m-%d} or an earlier day."
+        )
+    if allow_download and not limits.shares_may_allow_download:
+        raise ShareRefused("This clinic does not allow shares that let the doctor download the images.")
 
 
 def _record_share(share: Share, *, invited: bool, request: HttpRequest | None) -> None:

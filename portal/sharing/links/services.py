@@ -26,6 +26,7 @@ from accounts.policy import LinkVisitor
 from accounts.sessions.services import client_address
 from audit.models import AuditAction, AuditEvent, Outcome
 from imaging.models import Study
+from portal.clinic_admin.selectors import sharing_policy_of
 from portal.sharing.models import ShareLink, ShareLinkUse
 from portal.tenancy import all_tenants_scope
 
@@ -104,6 +105,7 @@ def create_link(
     The caller has checked SHARE_STUDY (and DOWNLOAD_STUDY when allowing downloads) with the policy."""
     if not timedelta(0) < expires_in <= MAX_LIFETIME:
         raise ValueError(f"A share link lives between a minute and {MAX_LIFETIME.days} days.")
+    _check_clinic_limits(study, expires_in, allow_download=allow_download)
     if pin and recipient_email:
         raise ValueError("A share link asks for a PIN or an e-mailed code, not both.")
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -137,6 +139,22 @@ def create_link(
         },
     )
     return link, token
+
+
+class LinkRefused(ValueError):
+    """A link the clinic's sharing policy does not allow, with the reason to show to the sharer."""
+
+
+def _check_clinic_limits(study: Study, expires_in: timedelta, *, allow_download: bool) -> None:
+    # The clinic's own limits (portal.clinic_admin), within the platform's MAX_LIFETIME.
+    limits = sharing_policy_of(study.tenant)
+    if expires_in > timedelta(days=limits.link_max_days):
+        raise LinkRefused(
+            f"This clinic allows share links of at most {limits.link_max_days} "
+            f"day{'s' if limits.link_max_days != 1 else ''}: choose a shorter time."
+        )
+    if allow_download and not limits.links_may_allow_download:
+        raise LinkRefused("This clinic does not allow share links that let the visitor download the images.")
 
 
 def revoke_link(link: ShareLink, *, by: User, request: HttpRequest, actor_role: str) -> bool:

@@ -228,31 +228,36 @@ def new_link(request: HttpRequest, tenant_slug: str, study_uid: str) -> HttpResp
         request.POST or None, may_download=policy.can(request.user, policy.Action.DOWNLOAD_STUDY, study)
     )
     if request.method == "POST" and form.is_valid():
-        link, token = services.create_link(
-            study=study,
-            created_by=request.user,
-            request=request,
-            actor_role=request.membership.role,
-            expires_in=form.lifetime,
-            label=form.cleaned_data["label"],
-            pin=form.cleaned_data["pin"],
-            recipient_email=form.cleaned_data["recipient_email"],
-            allow_download=form.cleaned_data["allow_download"],
-            use_limit=form.cleaned_data["use_limit"],
-        )
-        # The only response that ever carries the token; never_cache keeps it out of caches.
-        return render(
-            request,
-            "sharing/links/created.html",
-            {
-                "tenant": request.tenant,
-                "membership": request.membership,
-                "link": link,
-                "study": study,
-                "url": request.build_absolute_uri(reverse("share-link-open", kwargs={"token": token})),
-                "protection": services.protection_of(link),
-            },
-        )
+        try:
+            link, token = services.create_link(
+                study=study,
+                created_by=request.user,
+                request=request,
+                actor_role=request.membership.role,
+                expires_in=form.lifetime,
+                label=form.cleaned_data["label"],
+                pin=form.cleaned_data["pin"],
+                recipient_email=form.cleaned_data["recipient_email"],
+                allow_download=form.cleaned_data["allow_download"],
+                use_limit=form.cleaned_data["use_limit"],
+            )
+        except services.LinkRefused as refusal:
+            # The clinic's sharing policy (portal.clinic_admin): shown on the form, nothing made.
+            form.add_error(None, str(refusal))
+        else:
+            # The only response that ever carries the token; never_cache keeps it out of caches.
+            return render(
+                request,
+                "sharing/links/created.html",
+                {
+                    "tenant": request.tenant,
+                    "membership": request.membership,
+                    "link": link,
+                    "study": study,
+                    "url": request.build_absolute_uri(reverse("share-link-open", kwargs={"token": token})),
+                    "protection": services.protection_of(link),
+                },
+            )
     links = [
         link for link in study.share_links.all() if policy.can(request.user, policy.Action.REVOKE_SHARE, link)
     ]

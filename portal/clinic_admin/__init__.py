@@ -1,0 +1,1 @@
+"""A clinic's administration pages: the settings hub and the clinic's own policies (issue 11)."""
