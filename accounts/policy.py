@@ -394,3 +394,33 @@ def may_be_move_destination(remote_ae: RemoteAE) -> bool:
     the address and port of its listener. The requester names the destination, so nothing it says
     about a destination's address is ever used."""
     return remote_ae.is_active and bool(remote_ae.host) and remote_ae.port is not None
+
+
+def role_capabilities() -> dict[Role, list[str]]:
+    """What each role may do in its clinic, in words, read from the role sets above, for the clinic's
+    transparency page (portal.compliance): it changes when the matrix does, never typed elsewhere."""
+    capabilities: dict[Role, list[str]] = {}
+    for role in Role:
+        said = []
+        if role in _CLINIC_WIDE_VIEWERS:
+            said.append("opens every study of the clinic, images included")
+        elif role in _CLINIC_WIDE_LISTERS:
+            said.append("sees the list of studies, without images or clinical content")
+        elif role == Role.REFERRING_PHYSICIAN:
+            said.append("opens only the studies shared with them, until the share ends")
+        elif role == Role.PATIENT:
+            said.append("opens, downloads and shares by link their own studies")
+        if role in _STORERS:
+            said.append("adds studies")
+        if role in _CLINIC_WIDE_SHARERS:
+            said.append("shares studies with doctors")
+        if role in _RESEARCH_MANAGERS:
+            said.append("exports studies for research, de-identified and with the patient's consent")
+        if role in _CLINICIANS - _CLINIC_WIDE_VIEWERS:
+            said.append("may open another study in an emergency, which always raises an alert")
+        if role in _AUDIT_READERS:
+            said.append("reads the audit trail and the compliance report")
+        if role in _CLINIC_ADMINS:
+            said.append("administers the clinic: members, roles, policies and agreements")
+        capabilities[role] = said
+    return capabilities
