@@ -27,6 +27,8 @@ viewer: $(VIEWER_DIR)/palisade-viewer.json
 
 # Plain HTTP on loopback, so the HTTPS-only cookie and redirect settings are switched off here alone.
 run: export PALISADE_HTTPS ?= false
+# Plain log lines for a terminal; a deployment keeps the default, one JSON object a line (docs/operations.md).
+run: export PALISADE_LOG_FORMAT ?= plain
 run: export PALISADE_VIEWER_DIR := $(VIEWER_DIR)
 run: $(VENV)/.installed-run viewer
 	$(BIN)/python manage.py migrate --noinput

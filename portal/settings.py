@@ -11,6 +11,9 @@ from pathlib import Path
 
 import environ
 
+from portal.logging import configure_now as _configure_logging_now
+from portal.logging import logging_config as _palisade_logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -75,10 +78,19 @@ INSTALLED_APPS = [
     "portal.agreements",
     "portal.onboarding",
     "portal.compliance",
+    "portal.clinic_admin",
+    # Prometheus metrics at /metrics (portal/metrics.py) and the Content-Security-Policy header.
+    "django_prometheus",
+    "csp",
 ]
 
 MIDDLEWARE = [
+    # Operations (docs/operations.md): request metrics count from here to PrometheusAfterMiddleware; the
+    # request ID is set before anything can log; the Content-Security-Policy header goes on every page.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "portal.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -100,6 +112,7 @@ MIDDLEWARE = [
     "portal.tenancy.TenantScopeMiddleware",
     # Inside the tenant's scope: records each refusal that its view did not record (audit/middleware.py).
     "audit.middleware.DenialAuditMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -260,7 +273,8 @@ SECURE_SSL_REDIRECT = PALISADE_HTTPS
 SECURE_HSTS_SECONDS = 31_536_000 if PALISADE_HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PALISADE_HTTPS
 SECURE_HSTS_PRELOAD = PALISADE_HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and Prometheus reach each web node directly over plain HTTP on its private address.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 if env.bool("PALISADE_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -295,6 +309,13 @@ PALISADE_VIEWER_DIR = Path(env.str("PALISADE_VIEWER_DIR", default=str(VAR_DIR / 
 # --- E-mail ---------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "mail"
+# With EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (production): the relay, over STARTTLS.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Palisade <no-reply@palisade.invalid>")
 # Where people reach the portal, for links in messages sent outside a request (alert e-mails, webhooks).
 PALISADE_BASE_URL = env.str("PALISADE_BASE_URL", default="http://127.0.0.1:8000")
@@ -333,6 +354,13 @@ PALISADE_REQUIRED_AGREEMENTS: dict[str, list[str]] = json.loads(
         default=json.dumps({"US": ["baa", "terms"], "EU": ["dpa", "terms"], "*": ["terms"]}),
     )
 )
+
+# --- Onboarding (portal/onboarding; docs/onboarding.md) --------------------------------------------------
+# Where clinics point their modalities: the DICOM listener's public address, as the DICOM peers page
+# shows it (the dicom_scp command's own --host/--port say where it listens, which may differ behind NAT).
+PALISADE_DIMSE_PUBLIC_HOST = env.str("PALISADE_DIMSE_PUBLIC_HOST", default="127.0.0.1")
+PALISADE_DIMSE_PUBLIC_PORT = env.int("PALISADE_DIMSE_PUBLIC_PORT", default=11112)
+PALISADE_DIMSE_TLS = env.bool("PALISADE_DIMSE_TLS", default=False)
 
 # --- Celery ---------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -383,6 +411,8 @@ CELERY_BEAT_SCHEDULE = {
     "alert-redelivery": {"task": "audit.alerts.tasks.redeliver_pending_alerts", "schedule": 300.0},
     "study-downloads": {"task": "imaging.downloads.tasks.sweep_study_downloads", "schedule": 300.0},
     "research-exports": {"task": "imaging.research.tasks.sweep_research_exports", "schedule": 300.0},
+    # E-mails clinic admins once, 30 days before an agreement ends (docs/agreements.md).
+    "agreement-expiry": {"task": "portal.agreements.tasks.warn_expiring_agreements", "schedule": 24 * 3600.0},
     # Replication's outbox sweeper, and a rate-limited slice of the integrity scrub with repair, which
     # resumes at each tenant's cursor (docs/storage.md).
     "replication-sweeper": {"task": "imaging.replication.tasks.requeue_stalled_copies", "schedule": 120.0},
@@ -416,18 +446,50 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging: operational messages only; PHI never reaches a log line -----------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # pydicom quotes element values (names, IDs, dates) in its warnings: PHI must not reach the logs.
-    "loggers": {
-        "pydicom": {"level": "CRITICAL", "propagate": False},
-        # Axes reports each failure at WARNING (names and addresses masked); the audit trail has the detail.
-        "axes": {"level": "WARNING"},
-    },
+# One JSON object a line (time, level, logger, message, request_id, tenant) for a log collector, or
+# "plain" text for a terminal (portal/logging.py; docs/operations.md). `make run` uses plain.
+PALISADE_LOG_FORMAT = env.str("PALISADE_LOG_FORMAT", default="json")
+LOGGING = _configure_logging_now(
+    _palisade_logging_config(PALISADE_LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
+)
+# Celery workers and beat log through the same handler and format instead of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Operations: readiness, metrics (portal/health.py, portal/metrics.py; docs/operations.md) ------------
+# Seconds /readyz waits for its checks (database, broker, each storage region, key provider), which run
+# side by side; a check still running then is reported as "timeout" and the node as unavailable.
+PALISADE_READINESS_TIMEOUT = env.float("PALISADE_READINESS_TIMEOUT", default=3.0)
+# /metrics answers the addresses (or networks) listed here, and any request with the bearer token below;
+# everyone else gets 404. Behind nginx every request comes from the proxy's address: the example site
+# (deploy/nginx/palisade.conf) refuses /metrics from outside, and Prometheus scrapes the web nodes directly.
+PALISADE_METRICS_ALLOWED_IPS = env.list("PALISADE_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+PALISADE_METRICS_TOKEN = env.str("PALISADE_METRICS_TOKEN", default="")
+# Database metrics (queries, errors, connections) come from django-prometheus' database engines, which
+# wrap Django's own; PALISADE_METRICS_DB=false keeps Django's engines.
+if env.bool("PALISADE_METRICS_DB", default=True):
+    DATABASES["default"]["ENGINE"] = {
+        "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+        "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    }.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+# django-prometheus' migration metrics query the database at start-up: not for a web node.
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --- Content-Security-Policy (django-csp; docs/deploy.md, "TLS and headers") ------------------------------
+# Nothing inline anywhere: scripts and styles are static files. The OHIF viewer's routes widen this for
+# what OHIF needs (imaging/viewer/views.py, portal/csp.py), and nothing else does.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    }
 }
 
 # --- Keys -----------------------------------------------------------------------------------------------

@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from portal import api, views
+from portal import api, metrics, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
@@ -28,7 +29,12 @@ urlpatterns = [
     path("", include("portal.consents.urls")),
     path("", include("imaging.downloads.urls")),
     path("", include("imaging.research.urls")),
+    path("", include("portal.agreements.urls")),
+    path("", include("portal.clinic_admin.urls")),
+    path("", include("portal.onboarding.urls")),
+    path("", include("imaging.retention.urls")),
     path("", include("portal.mobile_viewer.urls")),
+    path("", include("portal.compliance.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/me/", api.MeView.as_view(), name="api-me"),
     path("api/v1/tenants/<slug:tenant_slug>/studies/", api.StudyListView.as_view(), name="api-studies"),

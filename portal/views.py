@@ -1,14 +1,11 @@
 import logging
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from kombu import Connection
 from kombu.exceptions import OperationalError as BrokerError
 
 import audit
@@ -16,9 +13,10 @@ from accounts import policy
 from accounts.roles import Role
 from audit.models import AuditAction
 from imaging.models import Study
-from portal import selectors
+from portal import health, selectors
 from portal.consents import selectors as consent_selectors
 from portal.decorators import tenant_member_required
+from portal.onboarding import selectors as onboarding_selectors
 from portal.paging import paged
 from portal.sharing import selectors as sharing_selectors
 from portal.sharing import services as sharing_services
@@ -70,6 +68,13 @@ def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             "worker_alive": selectors.worker_is_alive(),
             "may_upload": policy.can(request.user, policy.Action.STORE_INSTANCES, tenant),
             "may_follow_ingestion": policy.can(request.user, policy.Action.VIEW_INGEST_JOBS, tenant),
+            "clinic_settings_url": reverse("clinic-settings", args=[tenant.slug])
+            if policy.can(request.user, policy.Action.MANAGE_CLINIC, tenant)
+            else None,
+            # Until go-live, clinic admins see how many set-up steps are left (portal.onboarding).
+            "onboarding_banner": onboarding_selectors.dashboard_banner(
+                tenant, may_manage=policy.can(request.user, policy.Action.MANAGE_CLINIC, tenant)
+            ),
         },
     )
 
@@ -131,30 +136,16 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the database and the broker answer. The worker's heartbeat is reported, not required,
-    so that a web node stays in rotation while workers restart."""
-    checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        logger.warning("Readiness: database check failed: %s", type(exc).__name__)
-        checks["database"] = "unavailable"
-    try:
-        # A fresh connection from the settings, not the Celery app's pool: a probe must not be
-        # answered by a connection that was alive a minute ago.
-        with Connection(
-            settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        ) as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        checks["broker"] = "ok"
-    except Exception as exc:
-        logger.warning("Readiness: broker check failed: %s", type(exc).__name__)
-        checks["broker"] = "unavailable"
-    ready = all(value == "ok" for value in checks.values())
-    if checks["database"] == "ok":
-        checks["worker"] = "ok" if selectors.worker_is_alive() else "no recent heartbeat"
+    """Readiness: the database, the broker, every storage region and the key provider answer, each
+    within its time limit (portal/health.py; docs/operations.md). The worker's heartbeat is reported,
+    not required, so that a web node stays in rotation while workers restart."""
+    checks = health.run_checks(health.readiness_checks())
+    ready = all(value == health.OK for value in checks.values())
+    if checks["database"] == health.OK:
+        try:
+            checks["worker"] = "ok" if selectors.worker_is_alive() else "no recent heartbeat"
+        except Exception as exc:  # reported, never required
+            checks["worker"] = f"unknown ({type(exc).__name__})"
     return JsonResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

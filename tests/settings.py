@@ -23,7 +23,7 @@ os.environ.setdefault("PALISADE_TASK_QUEUE", f"palisade-test-{os.environ['PALISA
 
 from portal.settings import *  # noqa: E402, F403
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405 (django-prometheus wraps it)
     DATABASES["default"]["TEST"] = {"NAME": f"test_palisade_{os.environ['PALISADE_TEST_RUN']}"}  # noqa: F405
     # The suite empties the database between transactional tests with TRUNCATE, which the audit tables'
     # triggers refuse unless the session says so (audit/migrations/0007_hash_chain.py).

@@ -74,6 +74,46 @@ TENANT_ROUTES = {
         for name in ("research-export-status", "research-export-file")
     },
     "study-deidentified-download": lambda study: {"study_uid": study.study_instance_uid},
+    # Clinic administration, onboarding, agreements, retention and compliance (issue 11).
+    **{
+        name: lambda study: {}
+        for name in (
+            "agreements",
+            "clinic-settings",
+            "clinic-security-policy",
+            "clinic-sharing-policy",
+            "clinic-members",
+            "dicom-peers",
+            "onboarding-checklist",
+            "onboarding-go-live",
+            "onboarding-region",
+            "onboarding-skip",
+            "retention",
+            "retention-certificates",
+            "retention-erasure-request",
+            "retention-hold-place",
+            "retention-rule-new",
+            "compliance-report",
+            "compliance-report-pdf",
+            "transparency",
+        )
+    },
+    "member-role": lambda study: {"membership_id": 1},
+    "member-remove": lambda study: {"membership_id": 1},
+    "invitation-resend": lambda study: {"invitation_id": 1},
+    "invitation-revoke": lambda study: {"invitation_id": 1},
+    "dicom-peer-remove": lambda study: {"peer_id": 1},
+    "retention-certificate": lambda study: {"certificate_id": "00000000-0000-0000-0000-000000000001"},
+    **{
+        name: lambda study: {"pk": 1}
+        for name in (
+            "retention-rule-edit",
+            "retention-rule-remove",
+            "retention-hold-release",
+            "retention-erasure-approve",
+            "retention-erasure-refuse",
+        )
+    },
     "dicomweb-qido-study-series": lambda study: {"study_uid": study.study_instance_uid},
     "dicomweb-qido-series-instances": lambda study: {
         "study_uid": study.study_instance_uid,

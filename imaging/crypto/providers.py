@@ -69,12 +69,12 @@ class FileMasterKeyProvider:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._key = _load_or_create_key_file(self.path)
-        self.key_id = _file_key_id(self._key)
+        self.key_id = file_key_id(self._key)
         # Retired master keys (a rotation in progress) unwrap what they wrapped; they never wrap.
         self._retired = [
             _load_or_create_key_file(retired) for retired in sorted(self.retired_key_dir.glob("*.key"))
         ]
-        self.key_ids = frozenset([self.key_id, *map(_file_key_id, self._retired)])
+        self.key_ids = frozenset([self.key_id, *map(file_key_id, self._retired)])
 
     @property
     def retired_key_dir(self) -> Path:
@@ -141,7 +141,7 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _file_key_id(key: bytes) -> str:
+def file_key_id(key: bytes) -> str:
     # A fingerprint, so that rows wrapped under another master key are named as such instead of
     # failing as a bare integrity error. A truncated hash of a random 256-bit key reveals nothing
     # usable about it; the domain prefix keeps it distinct from any other hash of the key.

@@ -35,6 +35,7 @@ from django.views.static import was_modified_since
 from accounts import policy
 from imaging.viewer.config import app_config_script
 from imaging.viewer.install import APP_CONFIG_PLACEHOLDER, MARKER
+from portal.csp import viewer_file_policy, viewer_page_policy
 from portal.decorators import tenant_member_required
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ def viewer_home(request: HttpRequest) -> HttpResponse:
     return redirect("home")
 
 
+@viewer_page_policy
 @cross_origin_isolated
 @require_safe
 @never_cache
@@ -140,6 +142,8 @@ def viewer_config(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     )
 
 
+# OHIF's web workers are files from here: a worker runs under the policy its own script is served with.
+@viewer_file_policy
 @cross_origin_isolated
 @require_safe
 @signed_in_or_link_visitor
