@@ -521,6 +521,11 @@ PALISADE_PKCS11_LIBRARY = env.str("PALISADE_PKCS11_LIBRARY", default="")
 PALISADE_PKCS11_TOKEN = env.str("PALISADE_PKCS11_TOKEN", default="")
 PALISADE_PKCS11_PIN = env.str("PALISADE_PKCS11_PIN", default="")
 PALISADE_PKCS11_KEY_LABEL = env.str("PALISADE_PKCS11_KEY_LABEL", default="palisade-master")
+# Labels of retired master keys in the token, during a master-key rotation (docs/keys.md): they
+# unwrap what they wrapped and keep their study secrets readable; they never wrap anything new.
+PALISADE_PKCS11_RETIRED_KEY_LABELS = [
+    label.strip() for label in env.list("PALISADE_PKCS11_RETIRED_KEY_LABELS", default=[]) if label.strip()
+]
 
 # --- Ingestion limits (imaging/ingest/limits.py; THREATS.md "Hostile DICOM and uploads") ----------------
 # Largest single DICOM object accepted, in bytes (the file as received).

@@ -5,11 +5,13 @@ keeps a key file under var/keys/; a hospital plugs in its hardware security modu
 which case the master key is generated inside the token and never leaves it.
 """
 
+import contextlib
 import functools
 import hashlib
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -168,18 +170,60 @@ class Pkcs11MasterKeyProvider:
     Create the master key once (at deployment, e.g. by running `rotate_keys` or any ingest) before
     starting several workers: two processes creating it at the same instant would leave two keys
     under one label, which is then refused rather than guessed between.
+
+    Retired keys (`retired_key_labels`, a master-key rotation in progress, docs/keys.md) are only
+    looked up, never generated: they unwrap what they wrapped and never wrap anything new. A study
+    secret found under a retired label is moved to the current label (the same token object,
+    relabelled, never copied), so that `rotate_keys`, which reads every study's secret, leaves none
+    behind under the old label.
     """
 
     WRAP_FORMAT = b"\x01"
     _IV_BYTES = 12
     _AAD = b"palisade/master-wrap/v1"
 
-    def __init__(self, library_path: str, token_label: str, pin: str, key_label: str) -> None:
+    def __init__(
+        self,
+        library_path: str,
+        token_label: str,
+        pin: str,
+        key_label: str,
+        retired_key_labels: Sequence[str] = (),
+    ) -> None:
         self._session = _logged_in_session(library_path, token_label, pin, os.getpid())
         self._key_label = key_label
         self._key = self._find_or_generate_key(key_label)
-        self.key_id = f"pkcs11:{token_label}/{key_label}/{bytes(self._key[Attribute.ID]).hex()}"
-        self.key_ids = frozenset([self.key_id])
+        self.key_id = self._pkcs11_key_id(token_label, key_label, self._key)
+        # Ordered, without duplicates and without the current label (listing it twice changes nothing).
+        self._retired_labels = list(dict.fromkeys(x for x in retired_key_labels if x != key_label))
+        self._retired = [self._find_retired_key(label) for label in self._retired_labels]
+        self.key_ids = frozenset(
+            [
+                self.key_id,
+                *(
+                    self._pkcs11_key_id(token_label, label, key)
+                    for label, key in zip(self._retired_labels, self._retired, strict=True)
+                ),
+            ]
+        )
+
+    @staticmethod
+    def _pkcs11_key_id(token_label: str, key_label: str, key: pkcs11.SecretKey) -> str:
+        return f"pkcs11:{token_label}/{key_label}/{bytes(key[Attribute.ID]).hex()}"
+
+    def _find_retired_key(self, key_label: str) -> pkcs11.SecretKey:
+        # Never generated: a fresh key under a retired label would unwrap nothing and hide a typo.
+        try:
+            return self._session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, label=key_label)
+        except NoSuchKey:
+            raise KeyManagementError(
+                f"No PKCS#11 key labelled {key_label!r} (listed in PALISADE_PKCS11_RETIRED_KEY_LABELS)."
+            ) from None
+        except MultipleObjectsReturned:
+            raise KeyManagementError(
+                f"Several PKCS#11 keys are labelled {key_label!r} "
+                "(listed in PALISADE_PKCS11_RETIRED_KEY_LABELS)."
+            ) from None
 
     def _find_or_generate_key(self, key_label: str) -> pkcs11.SecretKey:
         try:
@@ -207,13 +251,16 @@ class Pkcs11MasterKeyProvider:
         if wrapped[:1] != self.WRAP_FORMAT:
             raise KeyManagementError(f"Master key {self.key_id}: unknown wrapped-key format.")
         iv, sealed = wrapped[1 : 1 + self._IV_BYTES], wrapped[1 + self._IV_BYTES :]
-        try:
-            return self._key.decrypt(
-                sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, self._AAD)
-            )
-        except PKCS11Error:
-            # Tokens report a failed GCM tag check variously (SoftHSM2: CKR_GENERAL_ERROR).
-            raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.") from None
+        # The GCM tag tells the key that wrapped it: the current one first, then the retired ones.
+        for master_key in (self._key, *self._retired):
+            try:
+                return master_key.decrypt(
+                    sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, self._AAD)
+                )
+            except PKCS11Error:
+                # Tokens report a failed GCM tag check variously (SoftHSM2: CKR_GENERAL_ERROR).
+                continue
+        raise KeyManagementError(f"Master key {self.key_id} could not unwrap the key.")
 
     # Study secrets are token objects (CKO_DATA, private: readable after login only), labelled with the
     # master key's label so that two master keys on one token never share them.
@@ -231,22 +278,39 @@ class Pkcs11MasterKeyProvider:
         return ref
 
     def study_secret(self, ref: str) -> bytes:
-        found = self._secret_objects(ref)
+        found = self._secret_objects(ref, self._key_label)
+        if not found:
+            for label in self._retired_labels:
+                found = self._secret_objects(ref, label)
+                if found:
+                    # Moved, not copied: one object per secret, so that destroying it still shreds.
+                    # Once every study's secret was read (rotate_keys does), the old label can go.
+                    for secret in found:
+                        # A token that refuses the change (CKA_MODIFIABLE false) still reads it here;
+                        # it then stays under the retired label, which must stay listed.
+                        with contextlib.suppress(PKCS11Error):
+                            secret[Attribute.LABEL] = self._secret_label(ref)
+                    break
         if not found:
             raise StudySecretDestroyedError(f"Study secret {ref} does not exist in the PKCS#11 token.")
         return bytes(found[0][Attribute.VALUE])
 
     def destroy_study_secret(self, ref: str) -> bool:
-        found = self._secret_objects(ref)
+        # Under every label this provider knows: a secret not yet moved from a retired label must go too.
+        found = [
+            secret
+            for label in (self._key_label, *self._retired_labels)
+            for secret in self._secret_objects(ref, label)
+        ]
         for secret in found:
             secret.destroy()
         return bool(found)
 
-    def _secret_label(self, ref: str) -> str:
-        return f"{self._key_label}/study/{ref}"
+    def _secret_label(self, ref: str, key_label: str | None = None) -> str:
+        return f"{key_label or self._key_label}/study/{ref}"
 
-    def _secret_objects(self, ref: str) -> list:
-        template = {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: self._secret_label(ref)}
+    def _secret_objects(self, ref: str, key_label: str) -> list:
+        template = {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: self._secret_label(ref, key_label)}
         return list(self._session.get_objects(template))
 
 
@@ -309,6 +373,7 @@ def _provider_for_process(pid: int) -> MasterKeyProvider:
             settings.PALISADE_PKCS11_TOKEN,
             settings.PALISADE_PKCS11_PIN,
             settings.PALISADE_PKCS11_KEY_LABEL,
+            settings.PALISADE_PKCS11_RETIRED_KEY_LABELS,
         )
     raise ImproperlyConfigured(f"PALISADE_KEY_PROVIDER must be 'file' or 'pkcs11', not {kind!r}.")
 
