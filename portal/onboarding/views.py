@@ -1,38 +1,31 @@
 """Onboarding pages: the public request, joining by invitation, and the clinic admin's pages (checklist,
-home region, members, DICOM peers). Views parse, call a service, and render."""
+home region; members in member_views, DICOM peers in peer_views). Views parse, call a service, and render."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.password_validation import password_validators_help_texts, validate_password
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts.mfa.selectors import has_second_factor
 from accounts.mfa.sessions import forget_second_factor_optional
-from accounts.models import Membership, User
+from accounts.models import User
 from accounts.policy import Action
 from accounts.roles import Role
 from accounts.sessions.services import client_address
-from imaging.dimse.models import RemoteAE
 from imaging.models import Study
 from portal.decorators import private_page, tenant_action_required
-from portal.onboarding import invitations, members, peers, selectors, services
-from portal.onboarding.certificates import colon_fingerprint
+from portal.onboarding import invitations, selectors, services
 from portal.onboarding.forms import (
     ClinicRequestForm,
-    InviteForm,
-    PeerForm,
     RegionForm,
-    RoleForm,
     SetPasswordForm,
 )
-from portal.onboarding.models import Invitation, PeerCertificate
+from portal.onboarding.models import Invitation
 from portal.sharing.links.csrf import no_referrer_csrf_protect
 
 # --- The public request page ----------------------------------------------------------------------------
@@ -221,188 +214,3 @@ def onboarding_region(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         },
         status=status,
     )
-
-
-# --- Members --------------------------------------------------------------------------------------------
-
-
-def _members_page(request: HttpRequest, invite_form: InviteForm, status: int = 200) -> HttpResponse:
-    tenant = request.tenant
-    now = timezone.now()
-    rows = [
-        {"membership": m, "mfa": has_second_factor(m.user), "role_form": RoleForm(initial={"role": m.role})}
-        for m in members.staff_memberships(tenant)
-    ]
-    pending = [
-        {"invitation": i, "state": i.state_at(now)}
-        for i in Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True)
-    ]
-    return render(
-        request,
-        "onboarding/members.html",
-        {
-            "tenant": tenant,
-            "membership": request.membership,
-            "rows": rows,
-            "pending": pending,
-            "invite_form": invite_form,
-        },
-        status=status,
-    )
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_http_methods(["GET", "POST"])
-def clinic_members(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    form = InviteForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            invitation, token = invitations.create_invitation(
-                request.tenant,
-                form.cleaned_data["email"],
-                form.cleaned_data["role"],
-                invited_by=request.user,
-                request=request,
-            )
-        except ValidationError as exc:
-            for field_name, errors in exc.message_dict.items():
-                form.add_error(field_name if field_name in form.fields else None, errors)
-            return _members_page(request, form, status=400)
-        invitations.send_invitation(invitation, token, accept_url(request, token))
-        messages.success(request, f"Invitation sent to {invitation.email}.")
-        return redirect("clinic-members", tenant_slug=tenant_slug)
-    return _members_page(request, form, status=400 if request.method == "POST" else 200)
-
-
-def _member(request: HttpRequest, membership_id: int) -> Membership:
-    return get_object_or_404(
-        Membership.objects.select_related("user", "tenant").exclude(role=Role.PATIENT),
-        pk=membership_id,
-        tenant=request.tenant,
-    )
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_POST
-def member_role(request: HttpRequest, tenant_slug: str, membership_id: int) -> HttpResponse:
-    membership = _member(request, membership_id)
-    form = RoleForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose one of the staff roles.")
-    else:
-        try:
-            if members.change_role(membership, form.cleaned_data["role"], request=request):
-                messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-    return redirect("clinic-members", tenant_slug=tenant_slug)
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_POST
-def member_remove(request: HttpRequest, tenant_slug: str, membership_id: int) -> HttpResponse:
-    membership = _member(request, membership_id)
-    try:
-        members.remove_member(membership, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"{membership.user.email} was removed from the clinic.")
-    return redirect("clinic-members", tenant_slug=tenant_slug)
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_POST
-def invitation_resend(request: HttpRequest, tenant_slug: str, invitation_id: int) -> HttpResponse:
-    invitation = get_object_or_404(Invitation, pk=invitation_id)
-    try:
-        token = invitations.resend_invitation(invitation, request=request)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        invitations.send_invitation(invitation, token, accept_url(request, token))
-        messages.success(request, f"Invitation sent again to {invitation.email}.")
-    return redirect("clinic-members", tenant_slug=tenant_slug)
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_POST
-def invitation_revoke(request: HttpRequest, tenant_slug: str, invitation_id: int) -> HttpResponse:
-    invitation = get_object_or_404(Invitation, pk=invitation_id)
-    if invitations.revoke_invitation(invitation, request=request):
-        messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
-    return redirect("clinic-members", tenant_slug=tenant_slug)
-
-
-# --- DICOM peers ----------------------------------------------------------------------------------------
-
-
-def _peers_page(request: HttpRequest, form: PeerForm, status: int = 200) -> HttpResponse:
-    tenant = request.tenant
-    certificates = {c.remote_ae_id: c for c in PeerCertificate.objects.all()}
-    rows = [
-        {
-            "peer": peer,
-            "certificate": certificates.get(peer.pk),
-            "fingerprint": colon_fingerprint(certificates[peer.pk].fingerprint_sha256)
-            if peer.pk in certificates
-            else "",
-        }
-        for peer in RemoteAE.objects.all()
-    ]
-    return render(
-        request,
-        "onboarding/dicom_peers.html",
-        {
-            "tenant": tenant,
-            "membership": request.membership,
-            "rows": rows,
-            "form": form,
-            "scp_host": settings.PALISADE_DIMSE_PUBLIC_HOST,
-            "scp_port": settings.PALISADE_DIMSE_PUBLIC_PORT,
-            "scp_tls": settings.PALISADE_DIMSE_TLS,
-            "now": timezone.now(),
-        },
-        status=status,
-    )
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_http_methods(["GET", "POST"])
-def dicom_peers(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    form = PeerForm(request.POST or None, request.FILES or None)
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                peer = peers.register_peer(
-                    request.tenant,
-                    ae_title=data["ae_title"],
-                    host=data["host"] or None,
-                    port=data["port"],
-                    may_store=data["may_store"],
-                    may_query=data["may_query"],
-                    may_retrieve=data["may_retrieve"],
-                    description=data["description"],
-                    certificate=data["certificate"],
-                    request=request,
-                )
-            except ValidationError as exc:
-                for field_name, errors in exc.message_dict.items():
-                    form.add_error(field_name if field_name in form.fields else None, errors)
-            else:
-                messages.success(
-                    request, f"{peer.ae_title} may now associate with {request.tenant.ae_title}."
-                )
-                return redirect("dicom-peers", tenant_slug=tenant_slug)
-        return _peers_page(request, form, status=400)
-    return _peers_page(request, form)
-
-
-@tenant_action_required(Action.MANAGE_CLINIC)
-@require_POST
-def dicom_peer_remove(request: HttpRequest, tenant_slug: str, peer_id: int) -> HttpResponse:
-    peer = get_object_or_404(RemoteAE, pk=peer_id)
-    peers.remove_peer(peer, request=request)
-    messages.success(request, f"{peer.ae_title} was removed: its next association will be refused.")
-    return redirect("dicom-peers", tenant_slug=tenant_slug)
