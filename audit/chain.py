@@ -29,10 +29,20 @@ def chain_of(tenant_id: int | None) -> str:
 
 def event_hash(event: AuditEvent) -> str:
     """The hash of `event`'s content and its previous hash, as stored or about to be stored."""
+    before, after = _encoded_around_link(event)
+    return _sha256(before + event.previous_hash + _BETWEEN + str(event.sequence) + after)
+
+
+# The canonical encoding is the JSON of the event's content with sorted keys and no spaces. Its two link
+# fields, "previous_hash" and "sequence", sort next to each other and after every other key but four,
+# so the encoding is <before>previous_hash<_BETWEEN>sequence<after>: the parts around the link can be
+# encoded before the event's place in its chain is known (on PostgreSQL the database fills it in).
+_BETWEEN = '","sequence":'
+
+
+def _encoded_around_link(event: AuditEvent) -> tuple[str, str]:
     content = {
         "chain": event.chain,
-        "sequence": event.sequence,
-        "previous_hash": event.previous_hash,
         "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
         "tenant": event.tenant_id,
         "actor": event.actor_id,
@@ -46,12 +56,24 @@ def event_hash(event: AuditEvent) -> str:
         "session_ref": event.session_ref,
         "details": event.details,
     }
-    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    before = {key: value for key, value in content.items() if key < "previous_hash"}
+    after = {key: value for key, value in content.items() if key > "sequence"}
+    return _json(before)[:-1] + ',"previous_hash":"', "," + _json(after)[1:]
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def append(event: AuditEvent) -> AuditEvent:
     """Number, link and save `event` as the newest link of its tenant's chain."""
+    alias = router.db_for_write(AuditEvent)
+    if connections[alias].vendor == "postgresql":
+        return _append_in_one_statement(event, alias)
     (event,) = append_all([event])
     return event
 
@@ -89,6 +111,34 @@ def append_all(events: list[AuditEvent]) -> list[AuditEvent]:
     return events
 
 
+def _append_in_one_statement(event: AuditEvent, alias: str) -> AuditEvent:
+    """`append` on PostgreSQL: lock the head, number, hash, insert and move the head in one statement.
+
+    Every audited request writes an event, most of them requests that write nothing else. The five
+    round trips of append_all's transaction (BEGIN, lock, insert, update, COMMIT) were most of what
+    the audit trail added to a QIDO-RS search (bench/README.md, issue 7); one statement in autocommit
+    is its own transaction, and inside a caller's transaction it simply joins it.
+    """
+    connection = connections[alias]
+    event.chain = chain_of(event.tenant_id)
+    event.source_address = _SOURCE_ADDRESS.get_prep_value(event.source_address)
+    before, after = _encoded_around_link(event)
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in _CONTENT_FIELDS]
+    with connection.cursor() as cursor:
+        statement = _append_statement(connection)
+        parameters = [event.chain, *values, before, after, event.chain]
+        cursor.execute(statement, parameters)
+        row = cursor.fetchone()
+        if row is None:  # the chain's first event: its head does not exist yet
+            with transaction.atomic(using=alias):
+                _lock_head(cursor, event.chain)
+                cursor.execute(statement, parameters)
+                row = cursor.fetchone()
+    event.pk, event.sequence, event.previous_hash, event.hash = row
+    event._state.adding, event._state.db = False, alias
+    return event
+
+
 _SELECT_HEAD = "SELECT sequence, hash FROM audit_auditchainhead WHERE chain = %s"
 _SELECT_HEAD_FOR_UPDATE = "SELECT sequence, hash FROM audit_auditchainhead WHERE chain = %s FOR UPDATE"
 
@@ -122,6 +172,46 @@ _INSERT_EVENT = (  # RETURNING: PostgreSQL, and SQLite since 3.35
     f"INSERT INTO audit_auditevent ({', '.join(field.column for field in _EVENT_FIELDS)}) "  # noqa: S608
     f"VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))}) RETURNING id"
 )
+
+
+# The same insert for PostgreSQL with the link computed by the database: the head's row is locked (writers
+# of one chain queue here, and each sees the head its predecessor left), the event is numbered after it
+# and hashed over the parts encoded in Python around the previous hash and the sequence, exactly as
+# event_hash does, and the head moves to it. No row comes back if the chain has no head yet.
+_LINK_FIELDS = ("sequence", "previous_hash", "hash")
+_CONTENT_FIELDS = [field for field in _EVENT_FIELDS if field.attname not in _LINK_FIELDS]
+
+
+_append_statements: dict[str, str] = {}
+
+
+def _append_statement(connection) -> str:
+    """The statement for the database `connection` is an alias of, built at its first use."""
+    if connection.alias not in _append_statements:
+        _append_statements[connection.alias] = _build_append_statement(connection)
+    return _append_statements[connection.alias]
+
+
+def _build_append_statement(connection) -> str:
+    # Each value is cast to its column's type: in a SELECT list an untyped parameter would be text.
+    columns = ", ".join([*(field.column for field in _CONTENT_FIELDS), *_LINK_FIELDS])
+    values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in _CONTENT_FIELDS)
+    link = f"%s || head.previous_hash || '{_BETWEEN}' || head.sequence || %s"
+    return f"""
+WITH head AS (
+    SELECT sequence + 1 AS sequence, COALESCE(NULLIF(hash, ''), '{GENESIS_HASH}') AS previous_hash
+    FROM audit_auditchainhead WHERE chain = %s FOR UPDATE
+), event AS (
+    INSERT INTO audit_auditevent ({columns})
+    SELECT {values}, head.sequence, head.previous_hash, encode(sha256(convert_to({link}, 'UTF8')), 'hex')
+    FROM head
+    RETURNING id, sequence, previous_hash, hash
+), moved AS (
+    UPDATE audit_auditchainhead SET sequence = event.sequence, hash = event.hash
+    FROM event WHERE audit_auditchainhead.chain = %s
+)
+SELECT id, sequence, previous_hash, hash FROM event
+"""  # noqa: S608 (built from the model's column names and types and constants: no value is ever part of it)
 
 
 def _insert(cursor, event: AuditEvent) -> None:

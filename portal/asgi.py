@@ -6,5 +6,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django_application = get_asgi_application()
 
 from imaging.dicomweb.body_limits import BoundedDicomwebBody  # noqa: E402 (needs configured settings)
+from portal.sqlite_wal import hold_open  # noqa: E402 (needs configured settings)
 
+hold_open()
 application = BoundedDicomwebBody(django_application)

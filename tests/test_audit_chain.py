@@ -189,3 +189,68 @@ def test_concurrent_writers_of_one_tenant_take_distinct_gapless_numbers(tenant):
     sequences = sorted(AuditEvent.objects.filter(tenant=tenant).values_list("sequence", flat=True))
     assert sequences == list(range(1, 61))
     assert "60 events, intact" in _verify("--tenant", tenant.slug)
+
+
+def _canonical_hash(event: AuditEvent) -> str:
+    """The hash as the chain defines it, written out plainly: SHA-256 of the sorted, compact JSON of the
+    event's content and its link."""
+    import hashlib
+    import json
+
+    content = {
+        "chain": event.chain,
+        "sequence": event.sequence,
+        "previous_hash": event.previous_hash,
+        "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
+        "tenant": event.tenant_id,
+        "actor": event.actor_id,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "outcome": event.outcome,
+        "object_type": event.object_type,
+        "object_ids": event.object_ids,
+        "source_address": event.source_address,
+        "user_agent": event.user_agent,
+        "session_ref": event.session_ref,
+        "details": event.details,
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def test_the_hash_covers_the_canonical_encoding_whatever_the_details_hold(tenant):
+    # Details that mimic the link's own keys, quotes, non-ASCII text and an IPv6 address: the hash the
+    # chain stores (on PostgreSQL computed by the database around parts encoded in Python) is the hash
+    # of the plain canonical encoding.
+    tricky = {
+        "previous_hash": "",
+        "sequence": 0,
+        "note": '","sequence":1,"x":"',
+        "ward": "Sjöström — 東京",
+    }
+    written = audit.record(
+        AuditAction.VIEW_STUDY,
+        tenant=tenant,
+        object_type="study",
+        object_ids=["1.2.840.1"],
+        details=tricky,
+        source_address="2001:DB8::0:1",
+    )
+    stored = AuditEvent.objects.get(pk=written.pk)
+    assert stored.source_address == "2001:db8::1"
+    assert stored.details == tricky
+    assert stored.hash == written.hash == _canonical_hash(stored) == event_hash(stored)
+    assert "1 events, intact" in _verify("--tenant", tenant.slug)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_written_in_a_transaction_that_rolls_back_leaves_no_gap(tenant):
+    # audit.record joins the caller's transaction: rolled back with it, it takes no number.
+    _record(tenant, 1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _record(tenant, 2)
+        raise RuntimeError("the request failed before anything was sent")
+    (last,) = _record(tenant, 1)
+    assert last.sequence == 2
+    assert AuditChainHead.objects.get(chain=chain_of(tenant.pk)).sequence == 2
+    assert "2 events, intact" in _verify("--tenant", tenant.slug)
