@@ -11,9 +11,9 @@ Started by bench/palisade.py as `uvicorn asgi_without_audit:application --app-di
 What is replaced: `audit.services.append` and `audit.services.append_all`, the names that
 `audit.services.record` and `record_all` call to number, hash-chain and save an event
 (audit/chain.py). Everything before them still runs: the view builds its event with
-`audit.services.event` as usual. What no longer runs is the audit write itself: the transaction, the
-row lock on the tenant's chain head, the hash, the INSERT of the event, the UPDATE of the head and the
-commit.
+`audit.services.event` as usual. What no longer runs is the audit write itself: the row lock on the
+tenant's chain head, the hash, the INSERT of the event, the UPDATE of the head and the commit (on
+PostgreSQL one prepared statement, on SQLite a transaction of three).
 """
 
 import importlib
