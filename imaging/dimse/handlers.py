@@ -36,8 +36,9 @@ from imaging.dimse.statuses import (
     status_dataset,
 )
 from imaging.dimse.tls import verified_client_subject
+from imaging.ingest.batching import IndexBatcher
 from imaging.ingest.errors import FailureReason
-from imaging.ingest.receive import Upload, receive_files
+from imaging.ingest.receive import Upload, enqueue_indexing, receive_files
 from imaging.models import IngestJob
 from imaging.storage import StorageFull
 from portal.agreements.services import AgreementMissing, assert_may_ingest
@@ -49,6 +50,8 @@ T = TypeVar("T")
 Responses = Iterator[Any]
 
 _admitted: "WeakKeyDictionary[Association, Peer]" = WeakKeyDictionary()
+# The instances an association stores are queued for indexing in batches (imaging.ingest.batching).
+_batchers: "WeakKeyDictionary[Association, IndexBatcher]" = WeakKeyDictionary()
 _admitted_lock = threading.Lock()
 
 
@@ -119,15 +122,26 @@ def _reject(assoc: Association, result: int, diagnostic: int) -> None:
 
 
 def handle_association_end(event: Event) -> None:
-    """EVT_RELEASED and EVT_ABORTED: forget the peer and close this thread's database connection."""
+    """EVT_RELEASED and EVT_ABORTED: queue what the association stored and has not queued yet, forget
+    the peer and close this thread's database connection."""
     with _admitted_lock:
         _admitted.pop(event.assoc, None)
+        batcher = _batchers.pop(event.assoc, None)
+    if batcher is not None:
+        batcher.flush()
     connections.close_all()
 
 
 def peer_of(assoc: Association) -> Peer:
     with _admitted_lock:
         return _admitted[assoc]
+
+
+def _batcher_of(assoc: Association) -> IndexBatcher:
+    with _admitted_lock:
+        if assoc not in _batchers:
+            _batchers[assoc] = IndexBatcher(enqueue_indexing)
+        return _batchers[assoc]
 
 
 def handle_store(event: Event) -> Dataset:
@@ -138,7 +152,12 @@ def handle_store(event: Event) -> Dataset:
     peer = peer_of(event.assoc)
     try:
         with tenant_scope(peer.tenant):
-            return store_received_file(peer, event.dataset_path, str(event.request.AffectedSOPInstanceUID))
+            return store_received_file(
+                peer,
+                event.dataset_path,
+                str(event.request.AffectedSOPInstanceUID),
+                enqueue=_batcher_of(event.assoc).add,
+            )
     except DatabaseError as exc:
         # The next store reconnects rather than reuse a connection in an unknown state.
         connections.close_all()
@@ -146,9 +165,15 @@ def handle_store(event: Event) -> Dataset:
         return status_dataset(FailureReason.PROCESSING_FAILURE, "Processing failure; send again later.")
 
 
-def store_received_file(peer: Peer, path: Path, sop_instance_uid: str) -> Dataset:
+def store_received_file(
+    peer: Peer,
+    path: Path,
+    sop_instance_uid: str,
+    *,
+    enqueue: Callable[[list[IngestJob]], None] | None = None,
+) -> Dataset:
     """Receive one PS3.10 file from an admitted peer and say how it went as a C-STORE status. Call
-    inside the peer's tenant scope."""
+    inside the peer's tenant scope. `enqueue` takes the stored job for indexing (receive_files)."""
     remote_ae = peer.registration()
     if remote_ae is None or not remote_ae_may_store(remote_ae):
         peer.audit(
@@ -179,6 +204,7 @@ def store_received_file(peer: Peer, path: Path, sop_instance_uid: str) -> Datase
             [upload],
             source=IngestJob.Source.DIMSE,
             origin={"calling_ae": peer.request.calling_ae_title},
+            enqueue=enqueue,
         )
     except StorageFull:
         return status_dataset(FailureReason.OUT_OF_RESOURCES, "Storage is full; send again later.")

@@ -14,7 +14,7 @@ import logging
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +77,13 @@ def receive_files(
     limits: IngestLimits | None = None,
     expected_study_uid: str | None = None,
     origin: dict | None = None,
+    enqueue: Callable[[list[IngestJob]], None] | None = None,
 ) -> list[IngestJob]:
     """Accept or refuse each file for `tenant`, returning a job per file in order. Call inside the
     tenant's scope. `origin` names a sender that is not a user, by identifiers (a DIMSE peer's calling
     AE title): the files' audit events, STORE and STORE_REJECTED, carry it in their details.
+    `enqueue` is handed the stored jobs once committed (default: enqueue_indexing, one indexing message
+    now; a DICOM association batches them with imaging.ingest.batching).
 
     A refused file's job is REJECTED with a reason a technologist can act on. The accepted files are
     encrypted into storage, made durable together (one round of fsyncs for the batch), and recorded
@@ -115,7 +118,7 @@ def receive_files(
             continue
         accepted.append((position, upload, parsed))
     if accepted:
-        stored_jobs = _store(tenant, accepted, source, submitted_by, origin)
+        stored_jobs = _store(tenant, accepted, source, submitted_by, origin, enqueue or enqueue_indexing)
         for (position, _, _), job in zip(accepted, stored_jobs, strict=True):
             jobs[position] = job
     return jobs
@@ -126,7 +129,8 @@ def _store(
     accepted: list[tuple[int, Upload, ParsedInstance]],
     source,
     submitted_by,
-    origin: dict | None = None,
+    origin: dict | None,
+    enqueue: Callable[[list[IngestJob]], None],
 ) -> list[IngestJob]:
     region = tenant.home_region
     tenant_key = current_tenant_key(tenant)
@@ -176,7 +180,7 @@ def _store(
             for (_, _, parsed), job in zip(accepted, jobs, strict=True):
                 if parsed.preamble_threat:
                     _alert_executable_preamble(tenant, parsed, job, submitted_by)
-            transaction.on_commit(lambda: enqueue_indexing(jobs))
+            transaction.on_commit(lambda: enqueue(jobs))
     except BaseException:
         for stored in objects:
             delete_object(region, stored.storage_name)

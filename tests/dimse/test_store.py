@@ -189,3 +189,44 @@ def test_the_scratch_copy_of_a_received_instance_is_gone_once_answered(scp, tena
     scratch = Path(settings.VAR_DIR) / "scratch"
     assert [p for p in scratch.iterdir() if p.name.startswith("dimse-")], "the listener's folder is there"
     assert not [p for p in scratch.glob("dimse-*/*")]
+
+
+def _queued_messages() -> int:
+    """Messages waiting in the suite's task queue (no worker is running yet)."""
+    from kombu.exceptions import ChannelError
+
+    from portal.celery import app
+
+    with app.connection_for_read() as connection:
+        try:
+            declared = connection.default_channel.queue_declare(
+                settings.CELERY_TASK_DEFAULT_QUEUE, passive=True
+            )
+        except ChannelError:
+            return 0
+        return declared.message_count
+
+
+def test_an_association_queues_its_instances_for_indexing_together(scp, tenant, modality, worker_factory):
+    # One indexing message for the association, not one per instance (imaging.ingest.batching).
+    paths = [
+        path
+        for path in valid_samples()
+        if str(read_file_meta_info(path).TransferSyntaxUID) == "1.2.840.10008.1.2.1"
+    ][:8]
+    assert len(paths) >= 3
+    before = _queued_messages()
+    result = scp.store("MODALITY1", "ALPHA", "-xe", *paths)
+    assert result.stdout.count("Received Store Response (Success)") == len(paths), result.stdout
+    deadline = time.monotonic() + 20
+    while _queued_messages() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # past the batch's longest wait: nothing more is coming
+    assert _queued_messages() - before == 1
+
+    worker_factory()
+    assert IngestJob.State.REJECTED not in wait_until_indexed(tenant)
+    with tenant_scope(tenant):
+        assert Instance.objects.count() == len(
+            {str(read_file_meta_info(path).MediaStorageSOPInstanceUID) for path in paths}
+        )
