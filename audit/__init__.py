@@ -14,6 +14,12 @@ def event(*args, **kwargs):
     return _event(*args, **kwargs)
 
 
+def record_access(*args, **kwargs):
+    from audit.services import record_access as _record_access
+
+    return _record_access(*args, **kwargs)
+
+
 def record_all(*args, **kwargs):
     from audit.services import record_all as _record_all
 

@@ -188,3 +188,18 @@ class SyslogCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain} forwarded to {self.sequence}"
+
+
+class AuditJournalCursor(models.Model):
+    """How much of one web process's audit journal file has been chained (audit.journal).
+
+    Moved in the same transaction as the events it covers, so a line of the journal is chained exactly
+    once even when the process that drains it dies half-way.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True, help_text="The journal file's name.")
+    offset = models.PositiveBigIntegerField(default=0, help_text="Bytes of the file already chained.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} chained to byte {self.offset}"

@@ -1,9 +1,11 @@
 import hashlib
 from collections.abc import Iterable
 
+from django.db import connections, router
 from django.http import HttpRequest
 
 from audit.chain import append, append_all
+from audit.journal import queue
 from audit.models import AuditAction, AuditEvent, Outcome
 
 
@@ -34,6 +36,16 @@ def record(action: AuditAction, **kwargs) -> AuditEvent:
         # A REST framework request wraps Django's; the middleware sees Django's.
         setattr(getattr(request, "_request", request), DENIAL_RECORDED, True)
     return written
+
+
+def record_access(action: AuditAction, **kwargs) -> None:
+    """Write the event of a read (a search, a retrieval; see `event` for the arguments) without making
+    the read wait for the database: in a web process with an audit journal (audit.journal) the event is
+    on disk when this returns and in its chain a moment later. Inside a transaction, or without a
+    journal, it is written as `record` writes it."""
+    built = event(action, **kwargs)
+    if connections[router.db_for_write(AuditEvent)].in_atomic_block or not queue(built):
+        append(built)
 
 
 def record_all(events: list[AuditEvent]) -> list[AuditEvent]:

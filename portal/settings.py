@@ -504,6 +504,21 @@ PALISADE_MASTER_KEY_FILE = Path(
 PALISADE_AUDIT_SIGNING_KEY_FILE = Path(
     env.str("PALISADE_AUDIT_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "audit-signing.key"))
 )
+# The audit journal (audit/journal.py; docs/audit.md, "How an event is written"): the web process writes
+# the events of reads (searches, retrievals) to a local file, fdatasync'd before the response leaves,
+# and a thread of it moves them into the hash chains in batches. On PostgreSQL this spares each read a
+# round trip and a commit of its own (issue 7); on SQLite a write there costs little and the journal is
+# off unless asked for. Keep the folder on a local disk that survives a restart: events not yet chained
+# wait there (a restarted web process, or `manage.py drain_audit_journal`, chains them).
+PALISADE_AUDIT_JOURNAL = env.bool(
+    "PALISADE_AUDIT_JOURNAL", default=DATABASES["default"]["ENGINE"].endswith(".postgresql")
+)
+PALISADE_AUDIT_JOURNAL_DIR = Path(
+    env.str("PALISADE_AUDIT_JOURNAL_DIR", default=str(VAR_DIR / "audit-journal"))
+)
+# How often the web process chains its journal, in seconds: the longest an event of a read waits
+# before the audit page, alerts and exports see it.
+PALISADE_AUDIT_JOURNAL_INTERVAL = env.float("PALISADE_AUDIT_JOURNAL_INTERVAL", default=0.25)
 # --- Audit exports (audit/exports; docs/audit.md, "Exports") -------------------------------------------
 # This installation's name in DICOM audit messages (AuditSourceID) and FHIR AuditEvents (source).
 PALISADE_AUDIT_SOURCE_ID = env.str("PALISADE_AUDIT_SOURCE_ID", default="palisade")

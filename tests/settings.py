@@ -19,6 +19,9 @@ os.environ.setdefault(
 os.environ.setdefault("PALISADE_VIEWER_DIR", str(_RUNS_DIR.parent / "viewer"))
 # The test client and the live server speak plain HTTP.
 os.environ.setdefault("PALISADE_HTTPS", "false")
+# Tests read the audit trail right after the request that wrote it: events go straight into their chains
+# unless a test of the journal itself turns it on (tests/test_audit_journal.py).
+os.environ.setdefault("PALISADE_AUDIT_JOURNAL", "false")
 os.environ.setdefault("PALISADE_TASK_QUEUE", f"palisade-test-{os.environ['PALISADE_TEST_RUN']}")
 
 from portal.settings import *  # noqa: E402, F403

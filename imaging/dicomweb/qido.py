@@ -83,7 +83,7 @@ class QidoView(DicomwebView):
     def _audit_query(self, request: Request, page: QueryPage, matches: dict) -> None:
         # Identifiers only: the studies whose data was returned and the names of the keys matched on,
         # never the values searched for (a patient's name, a birth date).
-        audit.record(
+        audit.record_access(
             AuditAction.QUERY,
             request=request,
             actor_role=self.actor_role(request),

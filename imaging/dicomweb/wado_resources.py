@@ -135,7 +135,7 @@ class WadoView(DicomwebView):
     def audit_retrieve(
         self, request: Request, target: Target, transaction: str, instance_uids: list[str]
     ) -> None:
-        audit.record(
+        audit.record_access(
             AuditAction.RETRIEVE,
             request=request,
             actor_role=self.actor_role(request),
