@@ -42,7 +42,7 @@ def clinic_dashboard(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     # Newest first (Study.Meta.ordering), a page at a time: every study is reachable by the page links.
     studies = paged(request, policy.visible_studies(request.user, tenant))
     openable = policy.openable_ids(request.user, tenant, studies.page)
-    audit.record(
+    audit.record_access(
         AuditAction.VIEW_STUDY_LIST,
         request=request,
         actor_role=request.membership.role,
@@ -84,7 +84,7 @@ def study_detail(request: HttpRequest, tenant_slug: str, study_uid: str) -> Http
     study = get_object_or_404(Study.objects.select_related("patient"), study_instance_uid=study_uid)
     if not policy.can(request.user, policy.Action.VIEW_STUDY, study):
         raise Http404
-    audit.record(
+    audit.record_access(
         AuditAction.VIEW_STUDY,
         request=request,
         actor_role=request.membership.role,

@@ -132,7 +132,7 @@ def archive(request: HttpRequest, tenant_slug: str, study_uid: str, download_id:
     job.study = study
     data_key = services.archive_key(job)
     deidentified = job.format == DownloadJob.Format.DEIDENTIFIED_DICOM_ZIP
-    audit.record(
+    audit.record_access(
         AuditAction.DEIDENTIFIED_DOWNLOAD if deidentified else AuditAction.DOWNLOAD,
         request=request,
         tenant=study.tenant,

@@ -66,7 +66,7 @@ def _overview(request: HttpRequest, status: int = 200, **forms) -> HttpResponse:
     shown_studies = [item.study_instance_uid for item in due[:LISTED]] + [
         hold.study_instance_uid for hold in active_holds if hold.study_instance_uid
     ]
-    audit.record(
+    audit.record_access(
         AuditAction.VIEW_STUDY_LIST,
         request=request,
         actor_role=_role(request),

@@ -147,7 +147,7 @@ def ingest_jobs(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         jobs = jobs.filter(state=state)
     jobs = list(jobs[:INGEST_LIST_LENGTH])
     # File names as sent often carry patient names.
-    audit.record(
+    audit.record_access(
         AuditAction.VIEW_INGEST_JOBS,
         request=request,
         actor_role=request.membership.role,

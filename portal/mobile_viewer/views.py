@@ -37,7 +37,7 @@ def light_viewer(request: HttpRequest, tenant_slug: str, study_uid: str) -> Http
         member = policy.membership(request.user, study.tenant)
         actor_role = member.role if member else ""
         back = reverse("study-detail", kwargs={"tenant_slug": tenant_slug, "study_uid": study_uid})
-    audit.record(
+    audit.record_access(
         AuditAction.VIEW_STUDY,
         request=request,
         tenant=study.tenant,

@@ -162,7 +162,7 @@ def my_images(request: HttpRequest) -> HttpResponse:
     )
     sections = []
     for clinic in clinics:
-        audit.record(
+        audit.record_access(
             AuditAction.VIEW_STUDY_LIST,
             request=request,
             tenant=clinic.tenant,
