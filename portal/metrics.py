@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 class PalisadeCollector(Collector):
-    """Ingestion queue, replication lag, scrub findings, open alerts and worker heartbeats."""
+    """Ingestion queue, replication lag, scrub findings, open alerts, worker heartbeats, and this
+    machine's audit journal backlog (read from its folder, not the database)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from portal.tenancy import all_tenants_scope
@@ -44,6 +45,7 @@ class PalisadeCollector(Collector):
                 yield from self._scrub()
                 yield from self._alerts()
                 yield from self._workers()
+                yield from self._audit_journal()
         except Exception as exc:
             # A scrape with the database down still answers the request metrics; this gauge says why
             # Palisade's own are missing.
@@ -203,6 +205,24 @@ class PalisadeCollector(Collector):
         )
         latest.add_metric([], newest if newest is not None else float("inf"))
         yield latest
+
+    def _audit_journal(self) -> Iterator[GaugeMetricFamily]:
+        # This machine's journal folder: each web node reports its own (docs/audit.md).
+        from audit.journal import backlog
+
+        waiting = backlog(settings.PALISADE_AUDIT_JOURNAL_DIR)
+        pending = GaugeMetricFamily(
+            "palisade_audit_journal_pending_bytes",
+            "Bytes of audit events in this machine's audit journal not yet chained into the audit trail.",
+        )
+        pending.add_metric([], waiting.pending_bytes)
+        yield pending
+        oldest = GaugeMetricFamily(
+            "palisade_audit_journal_oldest_pending_seconds",
+            "Age of the oldest audit event in this machine's journal not yet chained (0 when none is).",
+        )
+        oldest.add_metric([], waiting.oldest_event_seconds)
+        yield oldest
 
 
 _COLLECTOR = PalisadeCollector()

@@ -8,7 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+import audit
+from audit import journal
 from audit.alerts.models import Alert
+from audit.models import AuditAction
 from imaging.models import IngestJob, StoredObject
 from imaging.replication.models import ObjectCopy, ScrubCursor
 from portal.models import WorkerHeartbeat
@@ -185,3 +188,22 @@ def test_allowed_networks_and_the_bearer_token(client, db, settings):
         ).status_code
         == 404
     )
+
+
+def test_the_audit_journal_backlog_is_this_machines_unchained_events(client, tenant, settings, tmp_path):
+    settings.PALISADE_AUDIT_JOURNAL_DIR = tmp_path
+    assert value(scrape(client), "palisade_audit_journal_pending_bytes") == 0
+    written = journal.Journal(tmp_path)
+    waiting = audit.event(AuditAction.QUERY, tenant=tenant, object_type="study")
+    waiting.occurred_at = timezone.now() - timedelta(seconds=90)
+    written.append(waiting)
+
+    samples = scrape(client)
+
+    assert value(samples, "palisade_audit_journal_pending_bytes") == written.path.stat().st_size > 0
+    assert 90 <= value(samples, "palisade_audit_journal_oldest_pending_seconds") < 150
+    journal.drain(tmp_path, own=written.path)
+    samples = scrape(client)
+    assert value(samples, "palisade_audit_journal_pending_bytes") == 0
+    assert value(samples, "palisade_audit_journal_oldest_pending_seconds") == 0
+    written.close()
