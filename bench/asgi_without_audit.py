@@ -10,10 +10,12 @@ Started by bench/palisade.py as `uvicorn asgi_without_audit:application --app-di
 
 What is replaced: `audit.services.append` and `audit.services.append_all`, the names that
 `audit.services.record` and `record_all` call to number, hash-chain and save an event
-(audit/chain.py). Everything before them still runs: the view builds its event with
-`audit.services.event` as usual. What no longer runs is the audit write itself: the row lock on the
-tenant's chain head, the hash, the INSERT of the event, the UPDATE of the head and the commit (on
-PostgreSQL one prepared statement, on SQLite a transaction of three).
+(audit/chain.py), and `audit.services.queue`, which `audit.services.record_access` calls to write the
+event of a read to the audit journal (audit/journal.py) when the process has one. Everything before
+them still runs: the view builds its event with `audit.services.event` as usual. What no longer runs
+is the audit write itself: the row lock on the tenant's chain head, the hash, the INSERT of the event,
+the UPDATE of the head and the commit (on PostgreSQL one prepared statement, on SQLite a transaction
+of three), or the journal's write and fdatasync.
 """
 
 import importlib
@@ -42,5 +44,11 @@ def _append_all_nothing(events):
     return events
 
 
+def _queue_nothing(event):
+    """Stands in for audit.journal.queue: the event taken, not written."""
+    return True
+
+
 _services.append = _append_nothing
+_services.queue = _queue_nothing
 _services.append_all = _append_all_nothing
