@@ -2,6 +2,7 @@
 their chain exactly once, and survive the death of the process that wrote them (issue 7)."""
 
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -283,3 +284,22 @@ def test_the_drain_command_chains_what_a_dead_process_left(tenant, tmp_path):
     assert out.getvalue().strip() == f"Chained 1 audit event(s) from {tmp_path}."
     assert AuditEvent.objects.count() == 1
     assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_a_drainer_that_keeps_failing_says_so_once_a_minute_without_values(tenant, tmp_path, caplog):
+    written = journal.Journal(tmp_path)
+    refused = _read_event(tenant)
+    refused.actor_id = 987654321  # the foreign key refuses it at every pass
+    written.append(refused)
+    drainer = journal.Drainer(written, interval=0.1)
+
+    with caplog.at_level(logging.WARNING, logger="audit.journal"):
+        for _ in range(3):
+            drainer.drain_once()
+
+    (warning,) = [record for record in caplog.records if record.name == "audit.journal"]
+    assert "IntegrityError" in warning.getMessage()
+    assert "987654321" not in warning.getMessage()
+    assert not AuditEvent.objects.exists()
+    assert len(_lines(tmp_path)) == 1, "the event waits on disk for the next pass"
+    written.close()
