@@ -1,9 +1,14 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-django_application = get_asgi_application()
+# As django.core.asgi.get_asgi_application does, with the portal's handler (portal/asgi_handler.py).
+django.setup(set_prefix=False)
+
+from portal.asgi_handler import PortalASGIHandler  # noqa: E402 (needs configured settings)
+
+django_application = PortalASGIHandler()
 
 from audit import journal  # noqa: E402 (needs configured settings)
 from imaging.dicomweb.body_limits import BoundedDicomwebBody  # noqa: E402 (needs configured settings)
@@ -12,4 +17,6 @@ from portal.sqlite_wal import hold_open  # noqa: E402 (needs configured settings
 
 hold_open()
 journal.start()
-application = Lifespan(BoundedDicomwebBody(django_application))
+application = Lifespan(
+    BoundedDicomwebBody(django_application), on_shutdown=[journal.stop, django_application.threads.shutdown]
+)

@@ -1,16 +1,16 @@
 """Keep the embedded database's write-ahead log from being checkpointed at the end of every request.
 
 SQLite checkpoints its write-ahead log into the database file, and deletes the log, when the last
-connection to the database closes. Django opens a connection per request under ASGI and closes it when
-the request ends, so the web process usually held the last connection, and each request that wrote paid
-a checkpoint on its way out: about 2 ms, four times the audit write itself, which every audited read
+connection to the database closes. Django closed a request's connection when the request ended, so the
+web process usually held the last connection, and each request that wrote paid a checkpoint on its way
+out: about 2 ms, four times the audit write itself, which every audited read
 makes (issue 7, bench/README.md). One connection held open for the life of the web process means that no
 request's close is the last. SQLite still checkpoints, passively, each time the log passes its
 autocheckpoint size (1,000 pages), so the log stays bounded.
 
 The held connection never opens a transaction, so it never keeps a checkpoint from finishing nor a
-writer from writing. Django's own connections cannot do this job: under ASGI each request runs in a
-thread of its own, and a connection belongs to the thread that opened it.
+writer from writing. The request threads' connections (portal/asgi_handler.py) now stay open too, but
+each closes when its CONN_MAX_AGE runs out or its thread ends, and that close must not be the last.
 """
 
 import sqlite3

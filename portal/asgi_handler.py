@@ -1,0 +1,115 @@
+"""Django's ASGI handler, with the request's synchronous work done in one thread switch, on a thread
+that outlives the request.
+
+Every middleware of the portal and every view is synchronous. In its asynchronous mode Django adapts
+them one by one: each middleware's `process_request` and `process_response` goes to the request's
+thread and back on its own, a dozen switches per request, about 1 ms of a 7 ms DICOMweb search on
+this project's machine (bench/README.md). Here the middleware chain is built in synchronous mode, as
+under WSGI, and the whole of it runs in the request's thread in one switch; the response is then sent
+by the event loop as Django's handler sends it.
+
+Django gives each request a new thread (asgiref's ThreadSensitiveContext), and database connections
+belong to a thread, so each request opened and closed its own: about 2 ms a request on SQLite. Here a
+request borrows a thread from a small pool, through the executor asgiref's ThreadSensitiveContext takes
+for this purpose, and its connection stays open for the next request on that thread (CONN_MAX_AGE,
+portal/settings.py). One request at a time uses a thread, as before.
+
+Bodies are sent in messages of up to 1 MiB instead of Django's 64 KiB: a WADO-RS retrieval of a study
+is tens of megabytes, and each message costs the server a switch through the event loop.
+"""
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
+from django.db import connections
+from django.http import FileResponse, HttpRequest, HttpResponseBase
+
+# Idle threads kept for the next requests; more are started when more requests run at once, and those
+# past this number end when their request does.
+IDLE_THREADS = 8
+
+
+class _RequestThread(ThreadPoolExecutor):
+    """One thread, and how many calls are queued or running on it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        # Futures finish on the thread; set.add and set.discard are atomic, a counter's += is not.
+        self._unfinished: set[Future] = set()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self._unfinished.add(future)
+        # Called at once if the future is already done: after the add, never before it.
+        future.add_done_callback(self._unfinished.discard)
+        return future
+
+    @property
+    def pending(self) -> int:
+        return len(self._unfinished)
+
+
+class RequestThreads:
+    """Single-thread executors lent to one request at a time. Used from the event loop's thread only."""
+
+    def __init__(self, keep: int = IDLE_THREADS) -> None:
+        self._idle: list[_RequestThread] = []
+        self._keep = keep
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def lease(self) -> ThreadPoolExecutor:
+        return self._idle.pop() if self._idle else _RequestThread()
+
+    def release(self, executor: _RequestThread) -> None:
+        # A request whose client went away can leave a call running (asyncio cannot stop a thread):
+        # such a thread is not lent again, so that no other request waits behind that call.
+        if executor.pending == 0 and len(self._idle) < self._keep:
+            self._idle.append(executor)
+        else:
+            # Without waiting: the event loop's thread must not block. The close still runs first.
+            _stop(executor, wait=False)
+
+    def shutdown(self) -> None:
+        """Close the idle threads' database connections and end the threads (at the server's shutdown)."""
+        while self._idle:
+            _stop(self._idle.pop(), wait=True)
+
+
+def _stop(executor: ThreadPoolExecutor, *, wait: bool) -> None:
+    # Closed on their own thread, which they belong to, rather than left to the garbage collector.
+    executor.submit(connections.close_all)
+    executor.shutdown(wait=wait)
+
+
+class PortalASGIHandler(ASGIHandler):
+    chunk_size = 1024 * 1024
+
+    def __init__(self) -> None:
+        BaseHandler.__init__(self)
+        # Synchronous mode: ASGIHandler.__init__ would build the chain for the event loop.
+        self.load_middleware(is_async=False)
+        self.threads = RequestThreads()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self.threads.lease()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self.threads.release(executor)
+
+    async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
+        # thread_sensitive: the thread this request borrowed, which streamed bodies step in afterwards
+        # (imaging/dicomweb/wado_stream.py).
+        response = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        return response

@@ -1,0 +1,171 @@
+"""The portal's ASGI handler (portal/asgi_handler.py), driven the way uvicorn drives it: the middleware and
+the view run on one thread per request, that thread and its database connection serve the next request,
+two requests at once never share a thread, and bodies go out in messages of up to 1 MiB."""
+
+import asyncio
+import json
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import path
+
+from portal.asgi_handler import PortalASGIHandler
+
+_seen: dict[str, list[int]] = {}
+_both_in = threading.Barrier(2, timeout=10)
+
+
+class _RecordThread:
+    """A middleware that notes the thread it runs on (the handler builds the chain at start)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        _seen.setdefault("middleware", []).append(threading.get_ident())
+        return self.get_response(request)
+
+
+def _where(request) -> JsonResponse:
+    connection.ensure_connection()
+    return JsonResponse({"thread": threading.get_ident(), "connection": id(connection.connection)})
+
+
+def _together(request) -> JsonResponse:
+    # Both requests must be inside their views at the same moment, each on its own thread.
+    _both_in.wait()
+    return JsonResponse({"thread": threading.get_ident()})
+
+
+def _three_mebibytes(request) -> StreamingHttpResponse:
+    async def body():
+        yield b"x" * (3 * 1024 * 1024 + 5)
+
+    return StreamingHttpResponse(body())
+
+
+def _small(request) -> HttpResponse:
+    return HttpResponse(b"ok")
+
+
+urlpatterns = [
+    path("where", _where),
+    path("together", _together),
+    path("stream", _three_mebibytes),
+    path("small", _small),
+]
+
+
+@pytest.fixture
+def handler(settings):
+    settings.ROOT_URLCONF = __name__
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}._RecordThread"]
+    _seen.clear()
+    built = PortalASGIHandler()
+    yield built
+    built.threads.shutdown()
+
+
+async def _call(handler: PortalASGIHandler, route: str) -> tuple[int, list[dict]]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/{route}",
+        "raw_path": f"/{route}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    requested = False
+    client_gone = asyncio.Event()
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await client_gone.wait()
+        return {"type": "http.disconnect"}
+
+    messages: list[dict] = []
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    await handler(scope, receive, send)
+    client_gone.set()
+    return messages[0]["status"], messages[1:]
+
+
+def _json(body_messages: list[dict]) -> dict:
+    return json.loads(b"".join(message.get("body", b"") for message in body_messages))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_runs_on_one_thread_which_serves_the_next_request_with_its_connection(handler, settings):
+    status, first = async_to_sync(_call)(handler, "where")
+    assert status == 200
+    status, second = async_to_sync(_call)(handler, "where")
+    assert status == 200
+
+    first, second = _json(first), _json(second)
+    # The middleware ran on the view's thread, not the event loop's (one switch per request).
+    assert _seen["middleware"] == [first["thread"], second["thread"]]
+    assert first["thread"] != threading.get_ident()
+    # The second request borrowed the thread the first gave back.
+    assert second["thread"] == first["thread"]
+    if settings.DATABASES["default"]["CONN_MAX_AGE"]:
+        # And found its connection open (SQLite keeps it; PostgreSQL's pool lends one per request).
+        assert second["connection"] == first["connection"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_at_the_same_time_never_share_a_thread(handler):
+    async def both() -> list[tuple[int, list[dict]]]:
+        return await asyncio.gather(_call(handler, "together"), _call(handler, "together"))
+
+    answers = async_to_sync(both)()
+
+    assert [status for status, _ in answers] == [200, 200]
+    threads = {_json(body)["thread"] for _, body in answers}
+    assert len(threads) == 2
+    # Both threads are kept for later requests.
+    assert handler.threads.idle == 2
+
+
+def test_bodies_go_out_in_messages_of_up_to_one_mebibyte(handler):
+    status, messages = async_to_sync(_call)(handler, "stream")
+
+    assert status == 200
+    sizes = [len(message.get("body", b"")) for message in messages]
+    # Django's own handler sends 64 KiB messages: 49 of them for this body.
+    assert sizes == [1024 * 1024, 1024 * 1024, 1024 * 1024, 5, 0]
+    assert all(message["more_body"] for message in messages[:-1])
+    assert not messages[-1].get("more_body", False)
+
+
+def test_a_thread_still_busy_when_its_request_ends_is_not_lent_again(handler):
+    started, release = threading.Event(), threading.Event()
+
+    def still_running() -> None:
+        started.set()
+        release.wait(timeout=10)
+
+    executor = handler.threads.lease()
+    executor.submit(still_running)
+    assert started.wait(timeout=10)
+    handler.threads.release(executor)
+
+    assert handler.threads.idle == 0
+    release.set()
+    status, _ = async_to_sync(_call)(handler, "small")
+    assert status == 200
+    assert handler.threads.idle == 1
