@@ -16,12 +16,13 @@ import audit
 from accounts import policy
 from audit.models import AuditAction, Outcome
 from imaging.dicomweb.base import DicomwebView
-from imaging.models import Instance, StoredObject, Study
+from imaging.models import Instance, Series, StoredObject, Study
 
 
 @dataclass(frozen=True)
 class Target:
-    """The resource of a WADO-RS URL: a study, optionally narrowed to a series and an instance."""
+    """The resource of a WADO-RS URL: a study, optionally narrowed to a series and an instance.
+    `instances` holds the instance at instance level; the stored objects name those of the others."""
 
     study: Study
     instances: list[Instance]
@@ -32,8 +33,8 @@ class Target:
     known_stored: list[StoredObject] | None = field(default=None, compare=False, repr=False)
 
     def stored_objects(self) -> list[StoredObject]:
-        """The current version (the highest) of each instance, in the order of `instances`: one query
-        for the whole target, with what reading them needs (instance, series, study, wrapping key)."""
+        """The current version (the highest) of each instance of the target, in the study's order: one
+        query for the whole target, with what reading them needs (instance, series, wrapping key)."""
         if self.known_stored is not None:
             return list(self.known_stored)
         versions = StoredObject.objects.filter(instance__series__study=self.study)
@@ -41,16 +42,36 @@ class Target:
             versions = versions.filter(instance__series__series_instance_uid=self.series_uid)
         if self.instance_uid is not None:
             versions = versions.filter(instance__sop_instance_uid=self.instance_uid)
-        versions = versions.select_related("instance__series", "wrapping_tenant_key").order_by(
-            *(f"instance__{field}" for field in _INSTANCE_ORDER), "-version"
+        # The columns reading needs, not the hashes and times: a study is hundreds of rows, and
+        # building its model instances is most of a retrieval's time before the first byte.
+        versions = (
+            versions.select_related("instance__series", "wrapping_tenant_key")
+            .defer(*_NOT_READ)
+            .order_by(*(f"instance__{field}" for field in _INSTANCE_ORDER), "-version")
         )
         current: list[StoredObject] = []
+        series_by_id: dict[int, Series] = {}
         for stored in versions:
             if current and current[-1].instance_id == stored.instance_id:
                 continue  # an older version
-            stored.instance.series.study = self.study  # already read, and checked by the policy
+            # One Series object per series, which has the study already read and checked by the policy.
+            series = series_by_id.setdefault(stored.instance.series_id, stored.instance.series)
+            series.study = self.study
+            stored.instance.series = series
             current.append(stored)
         return current
+
+
+# Columns of a stored object and its instance and series that no WADO-RS answer reads.
+_NOT_READ = (
+    "plaintext_sha256",
+    "ciphertext_sha256",
+    "created_at",
+    "instance__created_at",
+    "instance__series__created_at",
+    "instance__series__description",
+    "instance__series__body_part_examined",
+)
 
 
 # The order of a study's instances: by series, then by instance number.
@@ -79,21 +100,22 @@ class WadoView(DicomwebView):
             self.deny(request, "not_found", uids)
         if not policy.can(request.user, policy.Action.VIEW_STUDY, found):
             self.deny(request, "not_visible", uids)
-        instances = Instance.objects.filter(series__study=found).select_related("series")
         series_uid, instance_uid = uids.get("series_uid"), uids.get("instance_uid")
-        if series_uid is not None:
-            # For an instance, the instance's own query below tells whether the series exists.
-            if instance_uid is None and not found.series.filter(series_instance_uid=series_uid).exists():
+        if instance_uid is None:
+            # A study's or series' instances are read with their stored objects (Target.stored_objects).
+            if series_uid is not None and not found.series.filter(series_instance_uid=series_uid).exists():
                 self.deny(request, "not_found", uids)
-            instances = instances.filter(series__series_instance_uid=series_uid)
-        if instance_uid is not None:
-            instances = instances.filter(sop_instance_uid=instance_uid)
-        ordered = list(instances.order_by(*_INSTANCE_ORDER))
-        if instance_uid is not None and not ordered:
+            return Target(found, [], level, series_uid)
+        instance = (
+            Instance.objects.filter(series__study=found, sop_instance_uid=instance_uid)
+            .filter(**({"series__series_instance_uid": series_uid} if series_uid is not None else {}))
+            .select_related("series")
+            .first()
+        )
+        if instance is None:
             self.deny(request, "not_found", uids)
-        for instance in ordered:
-            instance.series.study = found
-        return Target(found, ordered, level, series_uid, instance_uid)
+        instance.series.study = found
+        return Target(found, [instance], level, series_uid, instance_uid)
 
     def _stored_instance(self, request: Request, level: str, uids: dict) -> Target | None:
         """An instance and its current version in one query (a viewer asks for frames one instance at a
