@@ -38,9 +38,12 @@ def refresh_planner_statistics() -> None:
     """Run by beat hourly. SQLite (the embedded default) keeps no statistics for its query planner
     until ANALYZE runs, and without them it picks the tenant index for every lookup, reading a whole
     clinic to find one patient or one study's series. The analysis limit makes ANALYZE sample each
-    index (about a millisecond) instead of reading it all. PostgreSQL's autovacuum does this itself."""
+    index instead of reading it all, so its time stays bounded however large the index grows; the sample
+    must see past the first thousands of rows of a clinic, or the clinic looks small and the planner
+    still reads all of it for one study's instances (tests/test_planner_statistics.py). PostgreSQL's
+    autovacuum does this itself."""
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
-        cursor.execute("PRAGMA analysis_limit = 1000")
+        cursor.execute("PRAGMA analysis_limit = 10000")
         cursor.execute("ANALYZE")
