@@ -14,17 +14,33 @@ request borrows a thread from a small pool, through the executor asgiref's Threa
 for this purpose, and its connection stays open for the next request on that thread (CONN_MAX_AGE,
 portal/settings.py). One request at a time uses a thread, as before.
 
+A STOW-RS request's body is read by the view while it arrives (portal/streamed_body.py), instead of
+whole into a temporary file before the view starts.
+
 Bodies are sent in messages of up to 1 MiB instead of Django's 64 KiB: a WADO-RS retrieval of a study
 is tens of megabytes, and each message costs the server a switch through the event loop.
 """
 
+import asyncio
+import contextlib
+import re
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.conf import settings
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.db import connections
 from django.http import FileResponse, HttpRequest, HttpResponseBase
+from django.urls import set_script_prefix
+
+from portal.streamed_body import StreamedBody
+
+# STOW-RS (imaging/dicomweb/urls.py): POST /dicomweb/<clinic>/studies[/<study>].
+_STREAMED_BODY_PATH = re.compile(r"^/dicomweb/[^/]+/studies(?:/[^/]+)?$")
 
 # Idle threads kept for the next requests; more are started when more requests run at once, and those
 # past this number end when their request does.
@@ -104,6 +120,46 @@ class PortalASGIHandler(ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             self.threads.release(executor)
+
+    async def handle(self, scope, receive, send) -> None:
+        if scope["method"] != "POST" or not _STREAMED_BODY_PATH.match(scope["path"]):
+            await super().handle(scope, receive, send)
+            return
+        body = StreamedBody(asyncio.get_running_loop())
+        pump = asyncio.create_task(body.pump(receive))
+        try:
+            # As ASGIHandler.handle does, except that the body is still arriving while the view runs.
+            set_script_prefix(get_script_prefix(scope))
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+            request, error_response = self.create_request(scope, body)
+            response = error_response if request is None else await self.run_get_response(request)
+            if not body.failed:
+                # Otherwise the client has gone, or the body limits answer (BoundedDicomwebBody).
+                await self.send_response(response, send)
+            await sync_to_async(response.close)()
+        finally:
+            # A view that answered without reading the whole body (a refusal): uvicorn discards the rest.
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def read_body(self, receive) -> tempfile.SpooledTemporaryFile:
+        """As Django's, but a body larger than FILE_UPLOAD_MAX_MEMORY_SIZE goes to the private scratch
+        folder (FILE_UPLOAD_TEMP_DIR, mode 0700, under var/) rather than the system's shared temporary
+        folder: an upload's body is plaintext DICOM."""
+        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (the request closes it)
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b", dir=settings.FILE_UPLOAD_TEMP_DIR
+        )
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted
+            body_file.write(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body_file.seek(0)
+        return body_file
 
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         # thread_sensitive: the thread this request borrowed, which streamed bodies step in afterwards

@@ -1,9 +1,12 @@
 """The portal's ASGI handler (portal/asgi_handler.py), driven the way uvicorn drives it: the middleware and
 the view run on one thread per request, that thread and its database connection serve the next request,
-two requests at once never share a thread, and bodies go out in messages of up to 1 MiB."""
+two requests at once never share a thread, and bodies go out in messages of up to 1 MiB. A STOW-RS body
+is read by the view while it arrives (portal/streamed_body.py); other bodies are read whole first, into
+the private scratch folder when large."""
 
 import asyncio
 import json
+import os
 import threading
 
 import pytest
@@ -11,6 +14,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from portal.asgi_handler import PortalASGIHandler
 
@@ -51,7 +55,27 @@ def _small(request) -> HttpResponse:
     return HttpResponse(b"ok")
 
 
+_first_piece_read = threading.Event()
+
+
+@csrf_exempt
+def _reads_as_it_arrives(request, slug: str) -> HttpResponse:
+    first = request.read(len(FIRST_PIECE))
+    _first_piece_read.set()
+    rest = request.read()
+    return JsonResponse({"first": first.decode(), "rest": len(rest)})
+
+
+@csrf_exempt
+def _where_the_body_waits(request) -> HttpResponse:
+    return JsonResponse({"path": os.readlink(f"/proc/self/fd/{request._stream.fileno()}")})
+
+
+FIRST_PIECE = b"the first piece"
+
 urlpatterns = [
+    path("dicomweb/<slug:slug>/studies", _reads_as_it_arrives),
+    path("upload", _where_the_body_waits),
     path("where", _where),
     path("together", _together),
     path("stream", _three_mebibytes),
@@ -69,12 +93,15 @@ def handler(settings):
     built.threads.shutdown()
 
 
-async def _call(handler: PortalASGIHandler, route: str) -> tuple[int, list[dict]]:
+async def _call(
+    handler: PortalASGIHandler, route: str, method: str = "GET", body: list | None = None
+) -> tuple[int, list[dict]]:
+    """`body`: the pieces the client sends, each bytes or a coroutine function that returns them."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": f"/{route}",
         "raw_path": f"/{route}".encode(),
@@ -84,14 +111,14 @@ async def _call(handler: PortalASGIHandler, route: str) -> tuple[int, list[dict]
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    requested = False
+    pieces = list(body or [b""])
     client_gone = asyncio.Event()
 
     async def receive() -> dict:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+        if pieces:
+            piece = pieces.pop(0)
+            piece = piece if isinstance(piece, bytes) else await piece()
+            return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
         await client_gone.wait()
         return {"type": "http.disconnect"}
 
@@ -169,3 +196,30 @@ def test_a_thread_still_busy_when_its_request_ends_is_not_lent_again(handler):
     status, _ = async_to_sync(_call)(handler, "small")
     assert status == 200
     assert handler.threads.idle == 1
+
+
+def test_a_stow_body_is_read_by_the_view_while_the_client_still_sends_it(handler):
+    _first_piece_read.clear()
+
+    async def second_piece() -> bytes:
+        # Sent only once the view has read the first: a handler that read the whole body before the
+        # view ran would wait here for ever (bounded: the test then fails).
+        assert await asyncio.to_thread(_first_piece_read.wait, 10)
+        return b"x" * 100_000
+
+    status, body = async_to_sync(_call)(
+        handler, "dicomweb/clinic/studies", "POST", [FIRST_PIECE, second_piece]
+    )
+
+    assert status == 200
+    assert _json(body) == {"first": FIRST_PIECE.decode(), "rest": 100_000}
+
+
+def test_a_large_body_read_before_the_view_waits_in_the_private_scratch_folder(handler, settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path
+
+    status, body = async_to_sync(_call)(handler, "upload", "POST", [b"x" * (3 * 1024 * 1024)])
+
+    assert status == 200
+    # Past FILE_UPLOAD_MAX_MEMORY_SIZE on disk, unnamed, in the scratch folder rather than /tmp.
+    assert _json(body)["path"].startswith(str(tmp_path))

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, UnreadablePostError
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -104,7 +104,12 @@ class StowView(DicomwebView):
             raise BodyTooLarge(f"The body is larger than the {limits.max_bytes} bytes allowed.")
         with _scratch_dir() as workdir:
             # The Django request, not DRF's: DRF sees no stream in a chunked body (no Content-Length).
-            parts = spool_parts(request._request.read, boundary, Path(workdir), limits)
+            # Under ASGI the body is still arriving while it is read (portal/streamed_body.py).
+            try:
+                parts = spool_parts(request._request.read, boundary, Path(workdir), limits)
+            except UnreadablePostError:
+                # Cut off: the client left, or the body limits stopped it and answer it themselves.
+                raise RequestRefused("The request body did not arrive whole.") from None
             return store_parts(request.tenant, parts, submitted_by=request.user, study_uid=study_uid)
 
     def _audit(self, request: Request, status: int, result: StowResult) -> None:
