@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from audit.chain import append_all, chain_of
 from audit.models import AuditEvent, AuditJournalCursor
+from portal.durability import fsync_path
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +69,6 @@ def _event(line: bytes) -> AuditEvent:
     content = json.loads(line)
     content["occurred_at"] = datetime.datetime.fromisoformat(content["occurred_at"])
     return AuditEvent(**content)
-
-
-def _sync_directory(directory: Path) -> None:
-    # A new or deleted file's name is durable only once its folder is.
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
@@ -118,7 +110,7 @@ class Journal:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.path, self._fd, self._size = path, fd, 0
-        _sync_directory(self.directory)
+        fsync_path(self.directory)
 
     def _close(self) -> None:
         if self._fd is not None:
@@ -152,7 +144,7 @@ def drain(directory: Path, *, own: Path | None = None) -> int:
             chained += _drain_file(path)
             # The file first: a cursor deleted before its file would have the file chained again.
             path.unlink()
-            _sync_directory(directory)
+            fsync_path(directory)
             _chained_to.pop(path.name, None)
             AuditJournalCursor.objects.using(router.db_for_write(AuditEvent)).filter(name=path.name).delete()
         finally:

@@ -29,6 +29,7 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.utils.module_loading import import_string
 
 from portal import regions
+from portal.durability import fsync_path
 
 # fsync releases the GIL; several in flight let the disk merge them (a group commit).
 _FSYNC_THREADS = 8
@@ -119,7 +120,7 @@ class DurableBatch:
             self._pending.append((name, Path(partial)))
             with os.fdopen(fd, "wb") as sink:
                 yield sink
-            self._fsyncs.append(_fsync_pool(os.getpid()).submit(_fsync_path, Path(partial)))
+            self._fsyncs.append(_fsync_pool(os.getpid()).submit(fsync_path, Path(partial)))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
@@ -147,7 +148,7 @@ class DurableBatch:
         for name, partial in self._pending:
             os.replace(partial, self._root / name)
         folders = {(self._root / name).parent for name, _ in self._pending}
-        list(_fsync_pool(os.getpid()).map(_fsync_path, folders))
+        list(_fsync_pool(os.getpid()).map(fsync_path, folders))
         self._pending = []
 
     def _take_fsyncs(self) -> list[Future]:
@@ -181,14 +182,6 @@ def _full_disk_as_storage_full(region: str) -> Iterator[None]:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(exc, StorageFull):
             raise StorageFull(exc.errno, f"storage region {region} is full") from exc
         raise
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_object(region: str, name: str) -> BinaryIO:

@@ -26,6 +26,7 @@ from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, NoSuchToken, P
 from pkcs11.mechanisms import GCMParams
 
 from imaging.crypto.key_files import KeyFileError, load_or_create_key_file
+from portal.durability import fsync_path
 
 MASTER_KEY_BYTES = 32
 
@@ -121,7 +122,7 @@ class FileMasterKeyProvider:
             return False
         # The unlink is made durable before the caller deletes anything else: a crash must not bring
         # the secret back while the study's rows are already gone.
-        _fsync_directory(path.parent)
+        fsync_path(path.parent)
         return True
 
     def _study_secret_path(self, ref: str) -> Path:
@@ -133,14 +134,6 @@ class FileMasterKeyProvider:
 
 
 _SECRET_REF = re.compile(r"[0-9a-f]{32}")
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_key_id(key: bytes) -> str:
