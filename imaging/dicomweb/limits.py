@@ -9,8 +9,9 @@ from django.conf import settings
 class StowLimits:
     max_parts: int
     max_bytes: int
-    # Under ASGI only (imaging.dicomweb.body_limits): Django's ASGI handler reads the whole body before
-    # any view runs, so a body that never ends must be stopped before it reaches Django.
+    # Under ASGI only (imaging.dicomweb.body_limits): the body arrives through the ASGI layer (whole
+    # before the view runs, or read by a STOW-RS view as it arrives: portal/streamed_body.py), and
+    # neither uvicorn nor Django bounds how long that takes.
     body_idle_seconds: float
     body_seconds: float
 
