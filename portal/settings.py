@@ -172,6 +172,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         "max_size": env.int("PALISADE_DB_POOL_MAX_SIZE", default=10),
         "timeout": env.float("PALISADE_DB_POOL_TIMEOUT", default=10.0),
     }
+    # Statements prepared on the server, each after its fifth run on a connection: planning a statement
+    # costs more here than running it (0.4-0.9 ms against under 0.1, row-level security adds to every
+    # plan), and a DICOMweb search runs six or seven. A QIDO-RS search in-process: 8.3 -> 6.3-6.8 ms.
+    # Only with the pool, whose connections live long enough to reuse them; an external pooler in
+    # transaction mode (PALISADE_DB_POOL=false) may not keep a prepared statement between transactions.
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int(
         "PALISADE_DB_CONN_MAX_AGE", default=600 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 0
