@@ -118,14 +118,24 @@ def share_link_of(user: User | AnonymousUser) -> ShareLink | None:
 def membership(user: User | AnonymousUser, tenant: Tenant | None) -> Membership | None:
     if tenant is None or not user.is_authenticated or not user.is_active:
         return None
-    # Remembered on the user object, which lives for one request or task, so that deciding for every
-    # row of a list costs one query, while a change of role applies from the next request on.
-    cache = user.__dict__.setdefault("_palisade_memberships", {})
+    cache = _memberships_of(user)
     if tenant.pk not in cache:
         cache[tenant.pk] = (
             Membership.objects.filter(user=user, tenant=tenant).select_related("tenant").first()
         )
     return cache[tenant.pk]
+
+
+def remember_membership(user: User, tenant: Tenant, member: Membership | None) -> None:
+    """Give `membership` the row (or its absence) read along with `user` in the same query, such as an
+    API token's lookup (accounts.tokens), instead of a query of its own."""
+    _memberships_of(user)[tenant.pk] = member
+
+
+def _memberships_of(user: User) -> dict[int, Membership | None]:
+    # Remembered on the user object, which lives for one request or task, so that deciding for every
+    # row of a list costs one query, while a change of role applies from the next request on.
+    return user.__dict__.setdefault("_palisade_memberships", {})
 
 
 def _granted_studies_q(user: User, tenant: Tenant, codename: str) -> Q:

@@ -14,7 +14,7 @@ import hmac
 import secrets
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -100,11 +100,24 @@ def find_token(plaintext: str) -> ApiToken | None:
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     digest = _digest(plaintext)
-    candidates = ApiToken.objects.select_related("user", "tenant").filter(
-        prefix=plaintext[:_DISPLAY_PREFIX_LENGTH]
+    candidates = (
+        ApiToken.objects.filter(prefix=plaintext[:_DISPLAY_PREFIX_LENGTH])
+        # The holder's membership of the token's clinic comes in the same query: every request with a
+        # token asks the policy for it, and building a query costs more than running it.
+        .annotate(
+            holder_membership=FilteredRelation(
+                "user__memberships", condition=Q(user__memberships__tenant=F("tenant"))
+            )
+        )
+        .select_related("user", "tenant", "holder_membership")
     )
     for candidate in candidates:
         if hmac.compare_digest(candidate.token_hash, digest):
+            # Django leaves the attribute unset when the join found no membership.
+            membership = getattr(candidate, "holder_membership", None)
+            if membership is not None:
+                membership.tenant = candidate.tenant
+            policy.remember_membership(candidate.user, candidate.tenant, membership)
             return candidate
     return None
 

@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken, TokenScope
+from accounts import policy
+from accounts.models import ApiToken, Membership, TokenScope
 from accounts.roles import Role
 from accounts.tokens import authenticate_token, issue_token
 from audit.models import AuditAction, AuditEvent
@@ -166,3 +167,31 @@ def test_a_token_stops_working_when_its_membership_ends(tenant, member_factory):
     user.memberships.all().delete()
 
     assert authenticate_token(plaintext) is None
+
+
+def test_the_token_its_holder_and_their_membership_come_in_one_query(
+    tenant, other_tenant, member_factory, django_assert_num_queries
+):
+    user = member_factory(tenant, Role.RADIOLOGIST)
+    Membership.objects.create(user=user, tenant=other_tenant, role=Role.TECHNOLOGIST)
+    _, plaintext = issue_token(user, tenant)
+    authenticate_token(plaintext)  # records the first use; later uses within a minute write nothing
+
+    with django_assert_num_queries(1):
+        token = authenticate_token(plaintext)
+        # The policy's answer for the token's clinic is the row read with the token: no second query.
+        member = policy.membership(token.user, tenant)
+
+    assert (member.role, member.tenant) == (Role.RADIOLOGIST, tenant)
+
+
+def test_a_membership_changed_after_a_request_applies_to_the_next_one(tenant, member_factory):
+    user = member_factory(tenant, Role.RADIOLOGIST)
+    _, plaintext = issue_token(user, tenant)
+    first = authenticate_token(plaintext)
+    Membership.objects.filter(user=user, tenant=tenant).update(role=Role.TENANT_ADMIN)
+
+    second = authenticate_token(plaintext)
+
+    assert policy.membership(first.user, tenant).role == Role.RADIOLOGIST
+    assert policy.membership(second.user, tenant).role == Role.TENANT_ADMIN
