@@ -22,6 +22,7 @@ DICOMWEB_PATH_PREFIX = "/dicomweb/"
 # The upload page's file endpoint (imaging/upload/urls.py): the same time bounds, its own size bound.
 UPLOAD_FILE_PATH = re.compile(r"^/t/[^/]+/upload/files/$")
 _DISCONNECT = {"type": "http.disconnect"}
+_SCOPE_KEY = "palisade.bounded_body"
 
 
 class BoundedDicomwebBody:
@@ -38,6 +39,8 @@ class BoundedDicomwebBody:
             await _refuse(send, 413, f"The body is larger than the {limits.max_bytes} bytes allowed.")
             return
         body = _BoundedBody(receive, limits)
+        # The application learns why its body was cut off (refused_status), to record it.
+        scope = {**scope, _SCOPE_KEY: body}
         response_started = False
 
         async def tracking_send(message) -> None:
@@ -48,6 +51,13 @@ class BoundedDicomwebBody:
         await self.app(scope, body.receive, tracking_send)
         if body.refusal is not None and not response_started:
             await _refuse(send, *body.refusal)
+
+
+def refused_status(scope: dict) -> int | None:
+    """The status these limits answer a request with when they cut its body off (408, 413), else None.
+    A view whose body read failed audits the answer the client gets, not a guess."""
+    body = scope.get(_SCOPE_KEY)
+    return body.refusal[0] if body is not None and body.refusal is not None else None
 
 
 def _limits_for(path: str) -> StowLimits | None:

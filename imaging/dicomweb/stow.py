@@ -16,6 +16,7 @@ import audit
 from accounts import policy
 from audit.models import AuditAction, Outcome
 from imaging.dicomweb.base import DicomwebView
+from imaging.dicomweb.body_limits import refused_status
 from imaging.dicomweb.limits import StowLimits
 from imaging.dicomweb.multipart import BodyTooLarge, RequestRefused, related_boundary, spool_parts
 from imaging.dicomweb.responses import DICOM_JSON, store_response, store_status
@@ -28,7 +29,14 @@ class _PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class _RequestTimeout(exceptions.APIException):
+    status_code = 408
+    default_code = "request_timeout"
+
+
 def _refusal(refused: RequestRefused) -> exceptions.APIException:
+    if refused.status == 408:
+        return _RequestTimeout(str(refused))
     if refused.status == 415:
         return exceptions.UnsupportedMediaType("multipart/related", detail=str(refused))
     if refused.status == 413:
@@ -108,8 +116,11 @@ class StowView(DicomwebView):
             try:
                 parts = spool_parts(request._request.read, boundary, Path(workdir), limits)
             except UnreadablePostError:
-                # Cut off: the client left, or the body limits stopped it and answer it themselves.
-                raise RequestRefused("The request body did not arrive whole.") from None
+                # Cut off: the client left, or the body limits stopped it and answer it themselves
+                # (with 408 or 413, which the audit event then records).
+                refused = RequestRefused("The request body did not arrive whole.")
+                refused.status = refused_status(getattr(request._request, "scope", {})) or refused.status
+                raise refused from None
             return store_parts(request.tenant, parts, submitted_by=request.user, study_uid=study_uid)
 
     def _audit(self, request: Request, status: int, result: StowResult) -> None:

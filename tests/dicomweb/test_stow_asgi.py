@@ -20,6 +20,7 @@ from django.db import connection
 
 from accounts.roles import Role
 from accounts.tokens import issue_token
+from audit.models import AuditAction, AuditEvent
 from imaging.models import IngestJob
 from portal.tenancy import tenant_scope
 from tests.conftest import ROOT, database_url
@@ -148,6 +149,7 @@ def test_a_chunked_body_that_never_ends_is_408_after_the_idle_time(uvicorn_url, 
     assert IDLE_SECONDS <= time.monotonic() - started < IDLE_SECONDS * 5
     with tenant_scope(tenant):
         assert not IngestJob.objects.exists()
+    assert _stow_request_statuses(tenant) == [408]
 
 
 def test_a_chunked_body_past_the_size_limit_is_413(uvicorn_url, tenant, asgi_token):
@@ -165,6 +167,13 @@ def test_a_chunked_body_past_the_size_limit_is_413(uvicorn_url, tenant, asgi_tok
     assert status == 413
     with tenant_scope(tenant):
         assert not IngestJob.objects.exists()
+    assert _stow_request_statuses(tenant) == [413]
+
+
+def _stow_request_statuses(tenant) -> list[int]:
+    """The statuses the STOW_REQUEST audit events record: the answer the client got."""
+    events = AuditEvent.objects.filter(tenant=tenant, action=AuditAction.STOW_REQUEST).order_by("id")
+    return [event.details["status"] for event in events]
 
 
 def test_an_upload_body_that_never_ends_is_408_after_the_idle_time(uvicorn_url, tenant):
