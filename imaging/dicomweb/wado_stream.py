@@ -60,16 +60,19 @@ def multipart_body(parts: Iterable[Part], boundary: str) -> Iterator[bytes]:
     the boundary delimits them (RFC 2046 5.1.1). A part of known length that yields other than that
     many bytes breaks the message off (PartLengthError) rather than send it misframed."""
     delimiter = f"--{boundary}".encode()
+    # The CRLF that ends a part goes out with the next delimiter: one small piece between two parts'
+    # bytes, not two (each piece is a message to send under ASGI).
+    before = b""
     for part in parts:
-        yield delimiter + b"\r\n" + part.headers()
+        yield before + delimiter + b"\r\n" + part.headers()
         sent = 0
         for chunk in part.chunks:
             sent += len(chunk)
             yield chunk
         if part.length is not None and sent != part.length:
             raise PartLengthError(f"A part of {part.length} bytes had {sent}.")
-        yield b"\r\n"
-    yield delimiter + b"--\r\n"
+        before = b"\r\n"
+    yield before + delimiter + b"--\r\n"
 
 
 def multipart_length(parts: Sequence[Part], boundary: str) -> int | None:
