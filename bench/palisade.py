@@ -266,9 +266,13 @@ class PalisadeServer(ManagedServer):
         for process in (self.web, self.worker, self.dimse):
             if process is not None:
                 stop_process(process)
+        if self.keep_dir:
+            # What a later look needs: the folder, and the PostgreSQL database its settings name.
+            if self._bench_db_url:
+                print(f"kept {self.workdir} with database {self._bench_db_url}", file=sys.stderr)
+            return
         self._drop_database()
-        if not self.keep_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # The driver's interface ------------------------------------------------------------------------
 

@@ -20,7 +20,9 @@ def add_system_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker-url", help="Celery broker for Palisade, e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Palisade Celery processes")
     parser.add_argument("--web-workers", type=int, default=1, help="Palisade uvicorn processes")
-    parser.add_argument("--keep", action="store_true", help="keep the servers' temporary folders")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the servers' folders (and Palisade's PostgreSQL database)"
+    )
     parser.add_argument("--json", type=Path, help="write every figure to this file")
 
 
