@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -58,13 +59,8 @@ def current_text(kind: str) -> AgreementText | None:
 
 def in_force(tenant: Tenant, at: datetime | None = None) -> dict[str, AgreementAcceptance]:
     """The acceptance in force for each kind `tenant` has signed: the one that lasts longest."""
-    at = at or timezone.now()
     with tenant_scope(tenant):
-        rows = (
-            AgreementAcceptance.objects.filter(tenant=tenant, signed_at__lte=at, expires_at__gt=at)
-            .select_related("text", "signer")
-            .order_by("expires_at")
-        )
+        rows = _acceptances_in_force(tenant, at).select_related("text", "signer").order_by("expires_at")
         return {row.text.kind: row for row in rows}
 
 
@@ -73,16 +69,20 @@ def missing_agreements(tenant: Tenant, at: datetime | None = None) -> list[str]:
     required = required_kinds(tenant)
     if not required:
         return []
-    at = at or timezone.now()
     # Asked before every object a clinic sends (assert_may_ingest): the kinds alone, not the rows
     # that in_force builds for the pages.
     with tenant_scope(tenant):
         active = set(
-            AgreementAcceptance.objects.filter(
-                tenant=tenant, signed_at__lte=at, expires_at__gt=at, text__kind__in=required
-            ).values_list("text__kind", flat=True)
+            _acceptances_in_force(tenant, at)
+            .filter(text__kind__in=required)
+            .values_list("text__kind", flat=True)
         )
     return [kind for kind in required if kind not in active]
+
+
+def _acceptances_in_force(tenant: Tenant, at: datetime | None) -> QuerySet[AgreementAcceptance]:
+    at = at or timezone.now()
+    return AgreementAcceptance.objects.filter(tenant=tenant, signed_at__lte=at, expires_at__gt=at)
 
 
 def assert_may_ingest(
