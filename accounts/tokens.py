@@ -20,8 +20,9 @@ from django.utils import timezone
 
 import audit
 from accounts import policy
-from accounts.models import ApiToken, TokenScope, User
+from accounts.models import ApiToken, Membership, TokenScope, User
 from audit.models import AuditAction
+from portal.compiled_query import TEXT, CompiledQuery, columns, instances
 from portal.models import Tenant
 
 TOKEN_PREFIX = "pal_"  # noqa: S105 (a marker, not a secret)
@@ -100,26 +101,38 @@ def find_token(plaintext: str) -> ApiToken | None:
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     digest = _digest(plaintext)
-    candidates = (
-        ApiToken.objects.filter(prefix=plaintext[:_DISPLAY_PREFIX_LENGTH])
-        # The holder's membership of the token's clinic comes in the same query: every request with a
-        # token asks the policy for it, and building a query costs more than running it.
+    for row in _CANDIDATES.rows(plaintext[:_DISPLAY_PREFIX_LENGTH]):
+        candidate, user, tenant, membership = instances(row, ApiToken, User, Tenant, Membership)
+        if hmac.compare_digest(candidate.token_hash, digest):
+            candidate.user, candidate.tenant = user, tenant
+            if membership is not None:
+                membership.user, membership.tenant = user, tenant
+            policy.remember_membership(user, tenant, membership)
+            return candidate
+    return None
+
+
+def _candidates(prefix: str) -> QuerySet:
+    # The holder and the clinic come in the same query, and so does the holder's membership of the
+    # clinic: every request with a token asks the policy for it.
+    return (
+        ApiToken.objects.filter(prefix=prefix)
         .annotate(
             holder_membership=FilteredRelation(
                 "user__memberships", condition=Q(user__memberships__tenant=F("tenant"))
             )
         )
-        .select_related("user", "tenant", "holder_membership")
+        .values_list(
+            *columns(ApiToken),
+            *columns(User, "user"),
+            *columns(Tenant, "tenant"),
+            *columns(Membership, "holder_membership"),
+        )
     )
-    for candidate in candidates:
-        if hmac.compare_digest(candidate.token_hash, digest):
-            # Django leaves the attribute unset when the join found no membership.
-            membership = getattr(candidate, "holder_membership", None)
-            if membership is not None:
-                membership.tenant = candidate.tenant
-            policy.remember_membership(candidate.user, candidate.tenant, membership)
-            return candidate
-    return None
+
+
+# Asked on every request that carries a token: compiled once (portal/compiled_query.py).
+_CANDIDATES = CompiledQuery(_candidates, TEXT)
 
 
 def authenticate_token(plaintext: str, *, address: str | None = None) -> ApiToken | None:

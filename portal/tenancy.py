@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django_scopes import scope, scopes_disabled
 
+from portal.compiled_query import TEXT, CompiledQuery, columns, instances
 from portal.models import Tenant
 
 DB_TENANT_SETTING = "palisade.tenant_id"
@@ -99,6 +100,18 @@ def all_tenants_scope() -> Iterator[None]:
         yield
 
 
+def active_tenant(slug: str) -> Tenant | None:
+    """The active clinic of this slug, or None."""
+    rows = _ACTIVE_TENANT.rows(slug)
+    return instances(rows[0], Tenant)[0] if rows else None
+
+
+# Asked by every request of a clinic's URL: compiled once (portal/compiled_query.py).
+_ACTIVE_TENANT = CompiledQuery(
+    lambda slug: Tenant.objects.filter(slug=slug, is_active=True).values_list(*columns(Tenant)), TEXT
+)
+
+
 class TenantScopeMiddleware:
     """Resolve the tenant from the URL (`tenant_slug`) and run the request inside its scope.
 
@@ -118,7 +131,7 @@ class TenantScopeMiddleware:
             return self.get_response(request)
         slug = match.kwargs.get("tenant_slug")
         if slug is not None:
-            request.tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+            request.tenant = active_tenant(slug)
             if request.tenant is not None:
                 with tenant_scope(request.tenant):
                     return self.get_response(request)

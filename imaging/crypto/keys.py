@@ -31,6 +31,7 @@ from imaging.crypto.providers import (
     get_master_key_provider,
 )
 from imaging.models import Study
+from portal.compiled_query import INTEGER, CompiledQuery, columns, instances
 from portal.models import Tenant
 
 KEY_BYTES = 32
@@ -160,8 +161,20 @@ def study_is_shredded(row: StudyKey) -> bool:
 
 
 def _current_tenant_key(tenant_id: int) -> TenantKey:
-    latest = TenantKey.objects.filter(tenant_id=tenant_id).order_by("-version").first()
-    return latest if latest is not None else _create_tenant_key(tenant_id, 1)
+    rows = _LATEST_TENANT_KEY.rows(tenant_id)
+    return instances(rows[0], TenantKey)[0] if rows else _create_tenant_key(tenant_id, 1)
+
+
+# Asked for every object received: compiled once (portal/compiled_query.py).
+_LATEST_TENANT_KEY = CompiledQuery(
+    lambda tenant_id: (
+        TenantKey.objects.filter(tenant_id=tenant_id)
+        .order_by("-version")
+        .values_list(*columns(TenantKey))[:1]
+    ),
+    INTEGER,
+    tenant_owned=True,
+)
 
 
 def _create_tenant_key(tenant_id: int, version: int) -> TenantKey:

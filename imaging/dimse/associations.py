@@ -21,6 +21,7 @@ from cryptography import x509
 import audit
 from audit.models import AuditAction, Outcome
 from imaging.dimse.models import RemoteAE, parse_tls_subject
+from portal.compiled_query import INTEGER, CompiledQuery, columns, instances
 from portal.models import Tenant
 from portal.tenancy import tenant_scope
 
@@ -72,7 +73,8 @@ class Peer:
     def registration(self) -> RemoteAE | None:
         """The peer's registration as it is now, for a decision on one request: a change applies to the
         next request, not the next association. Call inside the clinic's scope."""
-        return RemoteAE.objects.filter(pk=self.remote_ae_id).first()
+        rows = _REGISTRATION.rows(self.tenant.pk, self.remote_ae_id)
+        return instances(rows[0], RemoteAE)[0] if rows else None
 
     def audit(
         self,
@@ -94,6 +96,15 @@ class Peer:
             details={"calling_ae": self.request.calling_ae_title, **(details or {})},
             source_address=self.request.address or None,
         )
+
+
+# Asked before every DIMSE request: compiled once (portal/compiled_query.py).
+_REGISTRATION = CompiledQuery(
+    lambda tenant_id, pk: RemoteAE.objects.filter(tenant_id=tenant_id, pk=pk).values_list(*columns(RemoteAE)),
+    INTEGER,
+    INTEGER,
+    tenant_owned=True,
+)
 
 
 class AssociationRefused(Exception):
