@@ -5,8 +5,10 @@ Every middleware of the portal and every view is synchronous. In its asynchronou
 them one by one: each middleware's `process_request` and `process_response` goes to the request's
 thread and back on its own, a dozen switches per request, about 1 ms of a 7 ms DICOMweb search on
 this project's machine (bench/README.md). Here the middleware chain is built in synchronous mode, as
-under WSGI, and the whole of it runs in the request's thread in one switch; the response is then sent
-by the event loop as Django's handler sends it.
+under WSGI, and the whole of it runs in the request's thread in one switch, together with the
+request_started signal before it and, for a response that is not streamed, the response's close (the
+request_finished signal) after it, which Django's handler does in switches of their own; the response
+is then sent by the event loop as Django's handler sends it.
 
 Django gives each request a new thread (asgiref's ThreadSensitiveContext), and database connections
 belong to a thread, so each request opened and closed its own: about 2 ms a request on SQLite. Here a
@@ -122,9 +124,55 @@ class PortalASGIHandler(ASGIHandler):
             self.threads.release(executor)
 
     async def handle(self, scope, receive, send) -> None:
-        if scope["method"] != "POST" or not _STREAMED_BODY_PATH.match(scope["path"]):
-            await super().handle(scope, receive, send)
+        if scope["method"] == "POST" and _STREAMED_BODY_PATH.match(scope["path"]):
+            await self._handle_streamed_body(scope, receive, send)
             return
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        if not response.streaming:
+            # Closed already, in the request's thread. A client that has gone is not sent to (uvicorn).
+            await self.send_response(response, send)
+            return
+        # A streamed body (a WADO-RS retrieval) is stepped while it is sent; as in Django's handler, a
+        # client that goes away stops it.
+        sending = asyncio.create_task(self.send_response(response, send))
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait([listening, sending], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listening.cancel()
+            sending.cancel()
+            try:
+                with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                    await listening
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+            finally:
+                await sync_to_async(response.close, thread_sensitive=True)()
+                body_file.close()
+
+    def _respond(self, scope, body_file) -> HttpResponseBase:
+        """In the request's thread, in one switch, what Django's handler does in three: the
+        request_started signal; the middleware and the view; and for a response that is not streamed,
+        its close (the request_finished signal), as a WSGI server closes it once it has its bytes."""
+        try:
+            signals.request_started.send(sender=self.__class__, scope=scope)
+            request, response = self.create_request(scope, body_file)
+            if request is not None:
+                response = self._response_of(request)
+        except BaseException:
+            body_file.close()
+            raise
+        if not response.streaming:
+            response.close()
+            body_file.close()
+        return response
+
+    async def _handle_streamed_body(self, scope, receive, send) -> None:
         body = StreamedBody(asyncio.get_running_loop())
         pump = asyncio.create_task(body.pump(receive))
         try:
@@ -164,7 +212,10 @@ class PortalASGIHandler(ASGIHandler):
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         # thread_sensitive: the thread this request borrowed, which streamed bodies step in afterwards
         # (imaging/dicomweb/wado_stream.py).
-        response = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_to_async(self._response_of, thread_sensitive=True)(request)
+
+    def _response_of(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
         response._handler_class = self.__class__
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size

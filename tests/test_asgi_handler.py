@@ -11,12 +11,13 @@ import threading
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.core import signals
 from django.db import connection
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from portal.asgi_handler import PortalASGIHandler
+from portal.asgi_handler import PortalASGIHandler, _RequestThread
 
 _seen: dict[str, list[int]] = {}
 _both_in = threading.Barrier(2, timeout=10)
@@ -72,6 +73,22 @@ def _where_the_body_waits(request) -> HttpResponse:
 
 
 FIRST_PIECE = b"the first piece"
+_endless: dict[str, object] = {}
+
+
+def _endless_stream(request) -> StreamingHttpResponse:
+    async def body():
+        _endless["sent"] = 0
+        try:
+            for _ in range(10_000):
+                _endless["sent"] += 1
+                yield b"x" * 1024
+                await asyncio.sleep(0)
+        finally:
+            _endless["closed"] = True
+
+    return StreamingHttpResponse(body())
+
 
 urlpatterns = [
     path("dicomweb/<slug:slug>/studies", _reads_as_it_arrives),
@@ -80,6 +97,7 @@ urlpatterns = [
     path("together", _together),
     path("stream", _three_mebibytes),
     path("small", _small),
+    path("endless", _endless_stream),
 ]
 
 
@@ -94,9 +112,14 @@ def handler(settings):
 
 
 async def _call(
-    handler: PortalASGIHandler, route: str, method: str = "GET", body: list | None = None
+    handler: PortalASGIHandler,
+    route: str,
+    method: str = "GET",
+    body: list | None = None,
+    leave_after: int | None = None,
 ) -> tuple[int, list[dict]]:
-    """`body`: the pieces the client sends, each bytes or a coroutine function that returns them."""
+    """`body`: the pieces the client sends, each bytes or a coroutine function that returns them;
+    `leave_after`: the client goes away once it has this many messages of the response's body."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -126,6 +149,8 @@ async def _call(
 
     async def send(message: dict) -> None:
         messages.append(message)
+        if leave_after is not None and len(messages) > leave_after:
+            client_gone.set()
 
     await handler(scope, receive, send)
     client_gone.set()
@@ -223,3 +248,45 @@ def test_a_large_body_read_before_the_view_waits_in_the_private_scratch_folder(h
     assert status == 200
     # Past FILE_UPLOAD_MAX_MEMORY_SIZE on disk, unnamed, in the scratch folder rather than /tmp.
     assert _json(body)["path"].startswith(str(tmp_path))
+
+
+def test_the_request_signals_run_on_the_requests_thread_in_its_one_switch(handler, monkeypatch):
+    threads: dict[str, list[int]] = {"started": [], "finished": []}
+    switches = []
+    submit = _RequestThread.submit
+
+    def counted_submit(self, fn, /, *args, **kwargs):
+        switches.append(fn)
+        return submit(self, fn, *args, **kwargs)
+
+    def started(**kwargs) -> None:
+        threads["started"].append(threading.get_ident())
+
+    def finished(**kwargs) -> None:
+        threads["finished"].append(threading.get_ident())
+
+    monkeypatch.setattr(_RequestThread, "submit", counted_submit)
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        status, _ = async_to_sync(_call)(handler, "small")
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+
+    assert status == 200
+    (middleware_thread,) = _seen["middleware"]
+    assert threads == {"started": [middleware_thread], "finished": [middleware_thread]}
+    # Django's handler switches three times: for request_started, the view, and the response's close.
+    assert len(switches) == 1
+
+
+def test_a_client_that_goes_away_stops_a_streamed_body(handler):
+    _endless.clear()
+
+    status, _ = async_to_sync(_call)(handler, "endless", leave_after=3)
+
+    assert status == 200
+    assert _endless["closed"] is True
+    # Stopped soon after the client went, far from the 10,000 pieces of the whole body.
+    assert _endless["sent"] < 100
