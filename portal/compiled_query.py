@@ -11,13 +11,15 @@ Written by hand: Django keeps no compiled SQL between querysets, and the librari
 cache their results, which would break the rule that a change applies to the next request.
 
 What a query may be, checked when it is compiled: a values_list() whose every placeholder reaches the
-SQL as a parameter unchanged, that is a string compared to a text column or an integer to a key or an
-integer column (not a date: the ORM converts those while compiling). A query of a clinic's rows
+SQL as a parameter, that is a string compared to a text column, an integer to a key or an integer
+column, or an aware datetime to a datetime column (adapted for the database as the ORM adapts it:
+SQLite stores text). A query of a clinic's rows
 (a TenantOwned model) names the clinic by a placeholder, its first, and runs only inside that
 clinic's scope, as django-scopes' managers demand of the ORM's queries; on PostgreSQL, row-level
 security filters it as it filters every statement (portal/tenancy.py).
 """
 
+import datetime
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,22 +29,26 @@ from django.db import connections, models
 from django.db.models import QuerySet
 from django_scopes import ScopeError, get_scope, scopes_disabled
 
-# Placeholder values no real value is equal to: strings for text columns, integers for keys.
+# Placeholder values no real value is equal to: strings for text columns, integers for keys, and
+# instants of a day long gone for datetime columns.
 _TEXT_MARK = "\x00palisade-placeholder-{}\x00"
 _INTEGER_BASE = -7_300_000_000_000
+_DATETIME_MARK = datetime.datetime(1901, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
 
 
 class Placeholder:
-    """Where a value of the call goes in a query: `text` for a text column, `integer` for a key."""
+    """Where a value of the call goes in a query: `text` for a text column, `integer` for a key,
+    `datetime` for a datetime column."""
 
     def __init__(self, kind: str) -> None:
-        if kind not in ("text", "integer"):
-            raise ValueError(f"A placeholder is 'text' or 'integer', not {kind!r}.")
+        if kind not in ("text", "integer", "datetime"):
+            raise ValueError(f"A placeholder is 'text', 'integer' or 'datetime', not {kind!r}.")
         self.kind = kind
 
 
 TEXT = Placeholder("text")
 INTEGER = Placeholder("integer")
+DATETIME = Placeholder("datetime")
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,13 @@ class _Compiled:
     constants: tuple[Any, ...]
     compiler: Any
     converters: dict
+    # For each placeholder: what turns the call's value into the parameter (identity but for dates).
+    adapters: tuple[Callable[[Any], Any], ...]
 
     def parameters(self, values: Sequence[Any]) -> list[Any]:
+        adapted = [adapt(value) for adapt, value in zip(self.adapters, values, strict=True)]
         return [
-            constant if slot is None else values[slot]
+            constant if slot is None else adapted[slot]
             for slot, constant in zip(self.slots, self.constants, strict=True)
         ]
 
@@ -103,6 +112,7 @@ class CompiledQuery:
         return cache[using]
 
     def _compile(self, using: str) -> _Compiled:
+        adapters = tuple(_adapter(placeholder, using) for placeholder in self._placeholders)
         marks = [_mark(index, placeholder) for index, placeholder in enumerate(self._placeholders)]
         # The clinic is a placeholder, not the scope's clinic that a scoped manager would add as a
         # constant; rows() checks the scope instead.
@@ -112,12 +122,14 @@ class CompiledQuery:
             raise TypeError("A compiled query is a values_list() without flat or named.")
         compiler = queryset.query.get_compiler(using)
         sql, params = compiler.as_sql()
-        slots = tuple(_slot(param, marks) for param in params)
+        adapted_marks = [adapt(mark) for adapt, mark in zip(adapters, marks, strict=True)]
+        slots = tuple(_slot(param, adapted_marks) for param in params)
         missing = set(range(len(marks))) - set(slots)
         if missing:
             raise ValueError(
                 f"Placeholders {sorted(missing)} do not reach the SQL unchanged: only strings compared "
-                "to text columns and integers compared to integer columns may be placeholders."
+                "to text columns, integers to integer columns and datetimes to datetime columns may be "
+                "placeholders."
             )
         fields = [column[0] for column in compiler.select[: compiler.col_count]]
         return _Compiled(
@@ -126,14 +138,36 @@ class CompiledQuery:
             constants=tuple(p if slot is None else None for slot, p in zip(slots, params, strict=True)),
             compiler=compiler,
             converters=compiler.get_converters(fields),
+            adapters=adapters,
         )
 
 
-def _mark(index: int, placeholder: Placeholder) -> str | int:
-    return _TEXT_MARK.format(index) if placeholder.kind == "text" else _INTEGER_BASE - index
+def _mark(index: int, placeholder: Placeholder) -> Any:
+    if placeholder.kind == "text":
+        return _TEXT_MARK.format(index)
+    if placeholder.kind == "integer":
+        return _INTEGER_BASE - index
+    return _DATETIME_MARK + datetime.timedelta(microseconds=index)
 
 
-def _slot(param: Any, marks: list[str | int]) -> int | None:
+def _adapter(placeholder: Placeholder, using: str) -> Callable[[Any], Any]:
+    if placeholder.kind != "datetime":
+        return _as_is
+    ops = connections[using].ops
+
+    def adapt(value: datetime.datetime) -> Any:
+        if value.tzinfo is None:
+            raise ValueError("A datetime placeholder takes an aware datetime.")
+        return ops.adapt_datetimefield_value(value)
+
+    return adapt
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _slot(param: Any, marks: list[Any]) -> int | None:
     for index, mark in enumerate(marks):
         # `type(...) is`: True == 1, and an integer column's constant must not pass for a placeholder.
         if type(param) is type(mark) and param == mark:

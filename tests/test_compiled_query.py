@@ -1,5 +1,7 @@
 """Compiled queries (portal/compiled_query.py): the ORM's rows, values and scope rules, compiled once."""
 
+import datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,7 +10,7 @@ from django_scopes import ScopeError
 from accounts.models import Membership, User
 from accounts.roles import Role
 from imaging.dimse.models import RemoteAE
-from portal.compiled_query import INTEGER, TEXT, CompiledQuery, columns, instances
+from portal.compiled_query import DATETIME, INTEGER, TEXT, CompiledQuery, columns, instances
 from portal.models import Tenant
 from portal.tenancy import all_tenants_scope, tenant_scope
 
@@ -137,3 +139,25 @@ def test_each_placeholder_takes_one_value(db):
 
     with pytest.raises(TypeError, match="1 values expected"):
         by_slug.rows("a", "b")
+
+
+def test_a_datetime_placeholder_compares_as_the_orm_compares(tenant, other_tenant):
+    noon = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+    Tenant.objects.filter(pk=tenant.pk).update(live_at=noon)
+    Tenant.objects.filter(pk=other_tenant.pk).update(live_at=noon + datetime.timedelta(microseconds=1))
+
+    def live_by(when):
+        return Tenant.objects.filter(live_at__lte=when).order_by("pk").values_list("slug")
+
+    live = CompiledQuery(live_by, DATETIME)
+    # The same instant in another zone, and the microsecond between the two clinics.
+    for when in (
+        datetime.datetime(2026, 3, 1, 13, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=1))),
+        datetime.datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 3, 1, 11, 59, tzinfo=datetime.UTC),
+    ):
+        assert live.rows(when) == list(live_by(when))
+    assert live.rows(noon) == [(tenant.slug,)]
+
+    with pytest.raises(ValueError, match="aware"):
+        live.rows(datetime.datetime(2026, 3, 1, 12, 0))

@@ -16,6 +16,7 @@ from accounts.models import User
 from audit import services as audit
 from audit.models import AuditAction, Outcome
 from portal.agreements.models import AgreementAcceptance, AgreementKind, AgreementText
+from portal.compiled_query import DATETIME, INTEGER, CompiledQuery
 from portal.models import Tenant
 from portal.tenancy import tenant_scope
 
@@ -69,20 +70,24 @@ def missing_agreements(tenant: Tenant, at: datetime | None = None) -> list[str]:
     required = required_kinds(tenant)
     if not required:
         return []
-    # Asked before every object a clinic sends (assert_may_ingest): the kinds alone, not the rows
-    # that in_force builds for the pages.
     with tenant_scope(tenant):
-        active = set(
-            _acceptances_in_force(tenant, at)
-            .filter(text__kind__in=required)
-            .values_list("text__kind", flat=True)
-        )
+        active = {kind for (kind,) in _KINDS_IN_FORCE.rows(tenant.pk, at or timezone.now())}
     return [kind for kind in required if kind not in active]
 
 
-def _acceptances_in_force(tenant: Tenant, at: datetime | None) -> QuerySet[AgreementAcceptance]:
+def _acceptances_in_force(tenant: Tenant | int, at: datetime | None) -> QuerySet[AgreementAcceptance]:
     at = at or timezone.now()
     return AgreementAcceptance.objects.filter(tenant=tenant, signed_at__lte=at, expires_at__gt=at)
+
+
+# Asked before every object a clinic sends (assert_may_ingest): the kinds alone, not the rows that
+# in_force builds for the pages, compiled once (portal/compiled_query.py).
+_KINDS_IN_FORCE = CompiledQuery(
+    lambda tenant_id, at: _acceptances_in_force(tenant_id, at).values_list("text__kind"),
+    INTEGER,
+    DATETIME,
+    tenant_owned=True,
+)
 
 
 def assert_may_ingest(
