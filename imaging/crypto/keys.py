@@ -62,8 +62,10 @@ def study_data_key(study: Study, *, create: bool = True) -> bytes:
     Creation is safe under concurrency: two workers ingesting the same study race on the one-to-one
     constraint, and get_or_create's savepoint lets the loser read the winner's key.
     """
-    existing = StudyKey.objects.select_related("tenant_key").filter(study=study).first()
-    if existing is not None:
+    rows = _STUDY_KEY.rows(study.tenant_id, study.pk)
+    if rows:
+        existing, tenant_key = instances(rows[0], StudyKey, TenantKey)
+        existing.tenant_key = tenant_key
         return _unwrap_study_key(existing)
     if not create:
         raise MissingStudyKeyError(f"Study #{study.pk} has no data key (never written, or shredded).")
@@ -164,6 +166,16 @@ def _current_tenant_key(tenant_id: int) -> TenantKey:
     rows = _LATEST_TENANT_KEY.rows(tenant_id)
     return instances(rows[0], TenantKey)[0] if rows else _create_tenant_key(tenant_id, 1)
 
+
+# Asked by every retrieval and every object received: compiled once (portal/compiled_query.py).
+_STUDY_KEY = CompiledQuery(
+    lambda tenant_id, study_id: StudyKey.objects.filter(tenant_id=tenant_id, study_id=study_id).values_list(
+        *columns(StudyKey), *columns(TenantKey, "tenant_key")
+    ),
+    INTEGER,
+    INTEGER,
+    tenant_owned=True,
+)
 
 # Asked for every object received: compiled once (portal/compiled_query.py).
 _LATEST_TENANT_KEY = CompiledQuery(

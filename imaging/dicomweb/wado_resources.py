@@ -15,8 +15,11 @@ from rest_framework.request import Request
 import audit
 from accounts import policy
 from audit.models import AuditAction, Outcome
+from imaging.crypto.models import TenantKey
 from imaging.dicomweb.base import DicomwebView
-from imaging.models import Instance, Series, StoredObject, Study
+from imaging.models import Instance, Patient, Series, StoredObject, Study
+from portal.compiled_query import INTEGER, TEXT, CompiledQuery, columns, instances
+from portal.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,35 @@ class Target:
             current.append(stored)
         return current
 
+
+# The current version of one instance, with everything its retrieval reads: a viewer asks for frames
+# one instance at a time, and building this query cost more than running it (portal/compiled_query.py).
+_STORED_INSTANCE_MODELS = (StoredObject, Instance, Series, Study, Patient, Tenant, TenantKey)
+_STORED_INSTANCE = CompiledQuery(
+    lambda tenant_id, study_uid, series_uid, instance_uid: (
+        StoredObject.objects.filter(
+            tenant_id=tenant_id,
+            instance__sop_instance_uid=instance_uid,
+            instance__series__series_instance_uid=series_uid,
+            instance__series__study__study_instance_uid=study_uid,
+        )
+        .order_by("-version")
+        .values_list(
+            *columns(StoredObject),
+            *columns(Instance, "instance"),
+            *columns(Series, "instance__series"),
+            *columns(Study, "instance__series__study"),
+            *columns(Patient, "instance__series__study__patient"),
+            *columns(Tenant, "instance__series__study__tenant"),
+            *columns(TenantKey, "wrapping_tenant_key"),
+        )[:1]
+    ),
+    INTEGER,
+    TEXT,
+    TEXT,
+    TEXT,
+    tenant_owned=True,
+)
 
 # Columns of a stored object and its instance and series that no WADO-RS answer reads.
 _NOT_READ = (
@@ -121,21 +153,17 @@ class WadoView(DicomwebView):
         """An instance and its current version in one query (a viewer asks for frames one instance at a
         time). None when there is no such stored instance: `target` then finds out why, as for any
         other resource, and audits the refusal."""
-        current = (
-            StoredObject.objects.filter(
-                instance__sop_instance_uid=uids["instance_uid"],
-                instance__series__series_instance_uid=uids["series_uid"],
-                instance__series__study__study_instance_uid=uids["study_uid"],
-            )
-            .select_related(
-                "instance__series__study__patient", "instance__series__study__tenant", "wrapping_tenant_key"
-            )
-            .order_by("-version")
-            .first()
+        rows = _STORED_INSTANCE.rows(
+            request.tenant.pk, uids["study_uid"], uids["series_uid"], uids["instance_uid"]
         )
-        if current is None:
+        if not rows:
             return None
-        study = current.instance.series.study
+        found = instances(rows[0], *_STORED_INSTANCE_MODELS)
+        current, instance, series, study, patient, tenant, tenant_key = found
+        study.patient, study.tenant = patient, tenant
+        series.study = study
+        instance.series = series
+        current.instance, current.wrapping_tenant_key = instance, tenant_key
         if not policy.can(request.user, policy.Action.VIEW_STUDY, study):
             self.deny(request, "not_visible", uids)
         return Target(
