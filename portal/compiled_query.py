@@ -20,13 +20,15 @@ security filters it as it filters every statement (portal/tenancy.py).
 """
 
 import datetime
+import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, models
-from django.db.models import QuerySet
+from django.db.models import QuerySet, signals
+from django.db.models.base import ModelState
 from django_scopes import ScopeError, get_scope, scopes_disabled
 
 # Placeholder values no real value is equal to: strings for text columns, integers for keys, and
@@ -186,26 +188,58 @@ def _check_scope(tenant_id: int) -> None:
         raise ScopeError("A compiled query of a clinic's rows asked for another clinic than its scope.")
 
 
-def columns(model: type[models.Model], path: str = "") -> list[str]:
-    """The values_list() names of every concrete field of `model`, reached through `path` (a relation
-    of the query's model, such as "user"), in the order `instances` reads them."""
+def columns(model: type[models.Model], path: str = "", *, exclude: Collection[str] = ()) -> list[str]:
+    """The values_list() names of every concrete field of `model` but those named in `exclude`,
+    reached through `path` (a relation of the query's model, such as "user"), in the order `instances`
+    reads them."""
     prefix = f"{path}__" if path else ""
-    return [prefix + field.attname for field in model._meta.concrete_fields]
+    return [prefix + attname for attname in _attnames(model, exclude)]
 
 
-def instances(row: Sequence[Any], *models_: type[models.Model], using: str = "default") -> list[Any]:
+def _attnames(model: type[models.Model], exclude: Collection[str]) -> list[str]:
+    return list(_attnames_of(model, frozenset(exclude)))
+
+
+@functools.cache
+def _attnames_of(model: type[models.Model], exclude: frozenset[str]) -> tuple[str, ...]:
+    return tuple(field.attname for field in model._meta.concrete_fields if field.attname not in exclude)
+
+
+def instances(
+    row: Sequence[Any],
+    *models_: type[models.Model] | tuple[type[models.Model], Collection[str]],
+    using: str = "default",
+) -> list[Any]:
     """The model instances of a row of columns(models_[0]) + columns(models_[1], ...) + ...; None for
-    a model whose columns are all empty (a left join that found no row)."""
+    a model whose columns are all empty (a left join that found no row). A model given as
+    (model, exclude) was read with columns(..., exclude=exclude): those fields are deferred, and
+    reading one later queries the database."""
     found = []
     offset = 0
-    for model in models_:
-        fields = model._meta.concrete_fields
-        values = row[offset : offset + len(fields)]
-        offset += len(fields)
+    for spec in models_:
+        model, exclude = spec if isinstance(spec, tuple) else (spec, ())
+        attnames = _attnames(model, exclude)
+        values = row[offset : offset + len(attnames)]
+        offset += len(attnames)
         if all(value is None for value in values):
             found.append(None)
         else:
-            found.append(model.from_db(using, [field.attname for field in fields], list(values)))
+            found.append(_from_db(model, using, attnames, values))
     if offset != len(row):
         raise ValueError(f"A row of {len(row)} columns read as {offset}.")
     return found
+
+
+def _from_db(model: type[models.Model], using: str, attnames: list[str], values: Sequence[Any]) -> Any:
+    """What Model.from_db makes, without Model.__init__: a study's retrieval makes hundreds of objects,
+    and __init__ sets each field through its descriptor (a foreign key's checks its cache), which cost
+    more than the query. Only the fields read are set; the others are deferred, as from_db leaves them.
+    A model whose creation someone listens to (pre_init, post_init) is made by from_db itself."""
+    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        return model.from_db(using, attnames, list(values))
+    made = model.__new__(model)
+    made.__dict__.update(zip(attnames, values, strict=True))
+    made._state = ModelState()
+    made._state.adding = False
+    made._state.db = using
+    return made

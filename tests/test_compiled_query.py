@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.db import connection
+from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 from django_scopes import ScopeError
 
@@ -82,6 +83,61 @@ def test_instances_are_the_models_of_a_row_and_none_for_a_join_that_found_nothin
 
     Membership.objects.filter(user=user).delete()
     assert instances(member.rows(user.email)[0], User, Membership)[1] is None
+
+
+def test_instances_behave_as_the_orms_and_save_as_they_do(tenant):
+    row = CompiledQuery(_tenants_by_slug, TEXT).rows(tenant.slug)[0]
+    (made,) = instances(row, Tenant)
+    orm = Tenant.objects.get(pk=tenant.pk)
+
+    assert {f.attname: getattr(made, f.attname) for f in Tenant._meta.concrete_fields} == {
+        f.attname: getattr(orm, f.attname) for f in Tenant._meta.concrete_fields
+    }
+    assert (made._state.adding, made._state.db) == (False, "default")
+    assert made.get_deferred_fields() == set()
+
+    saved = []
+    for clinic, name in ((orm, "Renamed by the ORM"), (made, "Renamed clinic")):
+        clinic.name = name
+        with CaptureQueriesContext(connection) as queries:
+            clinic.save(update_fields=["name"])
+        saved.append([query["sql"].split()[0] for query in queries])
+    # The statements of the ORM's own object: an UPDATE of the row that was read, no INSERT.
+    assert saved[0] == saved[1] and "UPDATE" in saved[1] and "INSERT" not in saved[1]
+    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed clinic"
+
+
+def test_fields_left_out_are_deferred_and_read_when_asked_for(tenant):
+    left_out = ("name", "replica_regions")
+    query = CompiledQuery(
+        lambda slug: Tenant.objects.filter(slug=slug).values_list(*columns(Tenant, exclude=left_out)), TEXT
+    )
+    row = query.rows(tenant.slug)[0]
+    assert len(row) == len(Tenant._meta.concrete_fields) - 2
+
+    (made,) = instances(row, (Tenant, left_out))
+
+    assert made.get_deferred_fields() == set(left_out)
+    assert made.slug == tenant.slug
+    with CaptureQueriesContext(connection) as queries:
+        assert made.name == tenant.name
+    assert len(queries) == 1
+
+
+def test_a_model_whose_creation_is_listened_to_is_made_by_the_orm(tenant):
+    made_for = []
+
+    def listener(sender, instance, **kwargs):
+        made_for.append(instance.pk)
+
+    row = CompiledQuery(_tenants_by_slug, TEXT).rows(tenant.slug)[0]
+    signals.post_init.connect(listener, sender=Tenant)
+    try:
+        (made,) = instances(row, Tenant)
+    finally:
+        signals.post_init.disconnect(listener, sender=Tenant)
+
+    assert made_for == [tenant.pk] and made == tenant
 
 
 def test_a_row_read_with_the_wrong_models_is_refused(tenant):

@@ -9,6 +9,7 @@ RETRIEVE before its first byte is sent, so that a client hanging up mid-stream l
 from dataclasses import dataclass, field
 from typing import NoReturn
 
+from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
@@ -40,29 +41,92 @@ class Target:
         query for the whole target, with what reading them needs (instance, series, wrapping key)."""
         if self.known_stored is not None:
             return list(self.known_stored)
-        versions = StoredObject.objects.filter(instance__series__study=self.study)
-        if self.series_uid is not None:
-            versions = versions.filter(instance__series__series_instance_uid=self.series_uid)
-        if self.instance_uid is not None:
-            versions = versions.filter(instance__sop_instance_uid=self.instance_uid)
-        # The columns reading needs, not the hashes and times: a study is hundreds of rows, and
-        # building its model instances is most of a retrieval's time before the first byte.
-        versions = (
-            versions.select_related("instance__series", "wrapping_tenant_key")
-            .defer(*_NOT_READ)
-            .order_by(*(f"instance__{field}" for field in _INSTANCE_ORDER), "-version")
-        )
+        narrowed = {"series": self.series_uid, "instance": self.instance_uid}
+        query = _VERSIONS[tuple(uid is not None for uid in narrowed.values())]
+        uids = (uid for uid in narrowed.values() if uid is not None)
+        rows = query.rows(self.study.tenant_id, self.study.pk, *uids)
         current: list[StoredObject] = []
+        # One Series object per series, which has the study already read and checked by the policy.
         series_by_id: dict[int, Series] = {}
-        for stored in versions:
+        for row in rows:
+            stored, instance = instances(row[:_SERIES_AT], *_VERSION_MODELS[:2])
             if current and current[-1].instance_id == stored.instance_id:
                 continue  # an older version
-            # One Series object per series, which has the study already read and checked by the policy.
-            series = series_by_id.setdefault(stored.instance.series_id, stored.instance.series)
-            series.study = self.study
-            stored.instance.series = series
+            series = series_by_id.get(instance.series_id)
+            if series is None:
+                (series,) = instances(row[_SERIES_AT:_KEY_AT], _VERSION_MODELS[2])
+                series.study = self.study
+                series_by_id[series.pk] = series
+            instance.series = series
+            stored.instance = instance
+            (stored.wrapping_tenant_key,) = instances(row[_KEY_AT:], _VERSION_MODELS[3])
             current.append(stored)
         return current
+
+
+# What a retrieval reads of each stored object, its instance, series and wrapping key (not the hashes
+# and times): a study is hundreds of rows, and making their model objects is most of a retrieval's
+# time before the first byte.
+_VERSION_MODELS = (
+    (StoredObject, ("plaintext_sha256", "ciphertext_sha256", "created_at")),
+    (Instance, ("created_at",)),
+    (Series, ("created_at", "description", "body_part_examined")),
+    (TenantKey, ()),
+)
+_VERSION_PATHS = ("", "instance", "instance__series", "wrapping_tenant_key")
+_VERSION_COLUMNS = [
+    columns(model, path, exclude=exclude)
+    for (model, exclude), path in zip(_VERSION_MODELS, _VERSION_PATHS, strict=True)
+]
+_SERIES_AT = len(_VERSION_COLUMNS[0]) + len(_VERSION_COLUMNS[1])
+_KEY_AT = _SERIES_AT + len(_VERSION_COLUMNS[2])
+# The order of a study's instances: by series, then by instance number; the newest version first.
+_INSTANCE_ORDER = ("series__series_number", "series__id", "instance_number", "id")
+
+
+def _versions(
+    tenant_id: int, study_id: int, series_uid: str | None = None, instance_uid: str | None = None
+) -> QuerySet:
+    versions = StoredObject.objects.filter(tenant_id=tenant_id, instance__series__study_id=study_id)
+    if series_uid is not None:
+        versions = versions.filter(instance__series__series_instance_uid=series_uid)
+    if instance_uid is not None:
+        versions = versions.filter(instance__sop_instance_uid=instance_uid)
+    return versions.order_by(*(f"instance__{field}" for field in _INSTANCE_ORDER), "-version").values_list(
+        *(name for names in _VERSION_COLUMNS for name in names)
+    )
+
+
+# Every version of a study's objects, or of one series or instance of it, compiled once per shape
+# (portal/compiled_query.py): keyed by (series named, instance named).
+_VERSIONS = {
+    (False, False): CompiledQuery(lambda t, s: _versions(t, s), INTEGER, INTEGER, tenant_owned=True),
+    (True, False): CompiledQuery(
+        lambda t, s, se: _versions(t, s, series_uid=se), INTEGER, INTEGER, TEXT, tenant_owned=True
+    ),
+    (False, True): CompiledQuery(
+        lambda t, s, i: _versions(t, s, instance_uid=i), INTEGER, INTEGER, TEXT, tenant_owned=True
+    ),
+    (True, True): CompiledQuery(_versions, INTEGER, INTEGER, TEXT, TEXT, tenant_owned=True),
+}
+
+
+# The study of a URL with its patient and clinic, read for every WADO-RS request.
+_STUDY_MODELS = (Study, Patient, Tenant)
+_STUDY = CompiledQuery(
+    lambda tenant_id, study_uid: Study.objects.filter(
+        tenant_id=tenant_id, study_instance_uid=study_uid
+    ).values_list(*columns(Study), *columns(Patient, "patient"), *columns(Tenant, "tenant")),
+    INTEGER,
+    TEXT,
+    tenant_owned=True,
+)
+
+
+def _study(row: tuple) -> Study:
+    study, patient, tenant = instances(row, *_STUDY_MODELS)
+    study.patient, study.tenant = patient, tenant
+    return study
 
 
 # The current version of one instance, with everything its retrieval reads: a viewer asks for frames
@@ -94,21 +158,6 @@ _STORED_INSTANCE = CompiledQuery(
     tenant_owned=True,
 )
 
-# Columns of a stored object and its instance and series that no WADO-RS answer reads.
-_NOT_READ = (
-    "plaintext_sha256",
-    "ciphertext_sha256",
-    "created_at",
-    "instance__created_at",
-    "instance__series__created_at",
-    "instance__series__description",
-    "instance__series__body_part_examined",
-)
-
-
-# The order of a study's instances: by series, then by instance number.
-_INSTANCE_ORDER = ("series__series_number", "series__id", "instance_number", "id")
-
 
 class WadoView(DicomwebView):
     """Any member may reach the clinic's WADO-RS routes; each study is then decided by VIEW_STUDY."""
@@ -126,8 +175,8 @@ class WadoView(DicomwebView):
             found = self._stored_instance(request, level, uids)
             if found is not None:
                 return found
-        study = Study.objects.select_related("patient", "tenant").filter(study_instance_uid=uids["study_uid"])
-        found = study.first()
+        rows = _STUDY.rows(request.tenant.pk, uids["study_uid"])
+        found = _study(rows[0]) if rows else None
         if found is None:
             self.deny(request, "not_found", uids)
         if not policy.can(request.user, policy.Action.VIEW_STUDY, found):

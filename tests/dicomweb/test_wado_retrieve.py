@@ -16,7 +16,7 @@ from imaging.models import Patient
 from portal.tenancy import tenant_scope
 from tests.dicomweb.wado import ALL_SYNTAXES, body, ingest_sample, instance_path, parts
 from tests.ingest.samples import SAMPLES
-from tests.ingest.test_pipeline import VALID
+from tests.ingest.test_pipeline import VALID, ingest
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
@@ -79,6 +79,26 @@ def test_a_series_and_a_study_come_as_one_part_per_instance(reader, tenant):
     expected = sorted(ds.SOPInstanceUID for ds in datasets)
     for found in (series_parts, study_parts):
         assert sorted(pydicom.dcmread(io.BytesIO(c)).SOPInstanceUID for _, c in found) == expected
+
+
+def test_an_instance_kept_in_two_versions_is_retrieved_as_its_newest_at_every_level(reader, tenant):
+    ingest_sample(tenant, "MR_small.dcm")
+    # The same SOP Instance UID with other bytes: kept as version 2 (imaging/ingest/index.py).
+    assert ingest(tenant, SAMPLES / "MR_small_implicit.dcm").state == "new_version"
+    newest = pydicom.dcmread(SAMPLES / "MR_small_implicit.dcm", stop_before_pixels=True)
+    study, series = newest.StudyInstanceUID, newest.SeriesInstanceUID
+    paths = [
+        f"/dicomweb/{tenant.slug}/studies/{study}",
+        f"/dicomweb/{tenant.slug}/studies/{study}/series/{series}",
+        instance_path(tenant, newest),
+    ]
+
+    with zeroed_preamble_reader(SAMPLES / "MR_small_implicit.dcm") as original:
+        expected = original.read()
+    for path in paths:
+        assert parts(reader.get(path, HTTP_ACCEPT=ALL_SYNTAXES)) == [
+            (f"application/dicom; transfer-syntax={newest.file_meta.TransferSyntaxUID}", expected)
+        ]
 
 
 @pytest.mark.parametrize(
