@@ -8,8 +8,11 @@ it), while its benefit, fewer bytes on a real network, cannot show here.
 
 import calendar
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
@@ -156,3 +159,24 @@ def wado(
         "first_frame_p95_ms": percentile(first_bytes, 0.95) * 1000,
         "frame_complete_p50_ms": percentile(whole, 0.50) * 1000,
     }
+
+
+def loopback_ceiling(size: int, repeat: int) -> float:
+    """MB/s of `repeat` retrievals (median) of `size` bytes, by the code that retrieves a study, from
+    loopback_server.py: a server that sends them from memory. No server can be faster for this client
+    on this machine, so it bounds what a ratio between two servers can reach."""
+    server = subprocess.Popen(  # noqa: S603 (our own script, fixed arguments, no shell)
+        [sys.executable, str(Path(__file__).with_name("loopback_server.py")), str(size)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(server.stdout.readline())
+        session = requests.Session()
+        runs = [_retrieve_study(session, f"http://127.0.0.1:{port}/study") for _ in range(repeat)]
+        if any(received != size for _, received, _ in runs):
+            raise RuntimeError(f"loopback server: expected {size} bytes, got {[run[1] for run in runs]}")
+        return size / 1e6 / statistics.median(seconds for seconds, _, _ in runs)
+    finally:
+        server.kill()
+        server.wait(timeout=10)

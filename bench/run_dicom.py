@@ -38,6 +38,8 @@ PHASES = ("storescu", "qido", "wado")
 # The targets, printed beside the measured ratios (Palisade / Orthanc).
 TARGET_STORESCU = 2.0
 TARGET_WADO = 1.5
+# Retrievals from the loopback server (bench/loopback_server.py), median.
+CEILING_REPEAT = 10
 TARGET_QIDO_SMALL, TARGET_QIDO_LARGE = 1.0, 0.5
 
 
@@ -230,7 +232,7 @@ def qido_table(results: dict[str, dict], size: int, target: float) -> str:
     return markdown_table(header, rows)
 
 
-def wado_table(results: dict[str, dict], size: int) -> str:
+def wado_table(results: dict[str, dict], size: int, ceiling: float | None) -> str:
     rows, figures = [], {}
     for name, result in results.items():
         wado = result["indexes"][size]["wado"]
@@ -263,6 +265,19 @@ def wado_table(results: dict[str, dict], size: int) -> str:
             f"\n\nPalisade/Orthanc WADO-RS study MB/s: **{speed}** (target >= {TARGET_WADO:g}x); "
             f"first-frame p50: {first}"
         )
+    if ceiling is not None:
+        shares = ", ".join(
+            f"{result['system']} {figures[name]['study_mb_per_s'] / ceiling:.0%}"
+            for name, result in results.items()
+        )
+        text += (
+            f"\n\nLoopback ceiling: this client retrieves the same bytes at {ceiling:.0f} MB/s from a server "
+            f"that sends them from memory (bench/loopback_server.py), the most any server can show here; "
+            f"{shares} of it."
+        )
+        if "orthanc" in figures:
+            needed = TARGET_WADO * figures["orthanc"]["study_mb_per_s"]
+            text += f" The target needs {needed:.0f} MB/s ({needed / ceiling:.0%} of the ceiling)."
     return text
 
 
@@ -280,7 +295,7 @@ def load_table(results: dict[str, dict]) -> str:
     return markdown_table(["system", "how", "instances added", "seconds", "instances/s"], rows)
 
 
-def report(results: dict[str, dict], args: argparse.Namespace) -> None:
+def report(results: dict[str, dict], args: argparse.Namespace, ceiling: float | None) -> None:
     print(f"\n### C-STORE with storescu ({datetime.date.today().isoformat()})\n")
     print(storescu_table(results))
     sizes = list(next(iter(results.values()))["indexes"])
@@ -291,7 +306,7 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
             print(qido_table(results, size, target))
         if "wado" in args.phase_names:
             print(f"\n### WADO-RS at {size} indexed instances\n")
-            print(wado_table(results, size))
+            print(wado_table(results, size, ceiling))
     if all("large_load" in result for result in results.values()) and len(sizes) > 1:
         print("\n### Loading the large index (not a comparison: Palisade's rows skip ingest)\n")
         print(load_table(results))
@@ -324,8 +339,12 @@ def main() -> int:
         payloads = list(synthetic.corpus_instances(large)) if large and "orthanc" in args.system_names else []
         for name in args.system_names:
             results[name] = run_system(name, args, small, small_dir, large, payloads)
-    report(results, args)
-    runner.write_json(args, {"results": results})
+    ceiling = None
+    if "wado" in args.phase_names:
+        study_bytes = next(iter(results.values()))["indexes"][small.instances]["wado"]["study_bytes"]
+        ceiling = dicom_measure.loopback_ceiling(study_bytes, CEILING_REPEAT)
+    report(results, args, ceiling)
+    runner.write_json(args, {"results": results, "wado_loopback_ceiling_mb_per_s": ceiling})
     return 0
 
 
