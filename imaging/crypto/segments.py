@@ -161,6 +161,11 @@ class PlaintextReader(io.RawIOBase):
         self._cached: tuple[int, bytes] = (-1, b"")
         self._segment(self._count - 1)
 
+    def whole(self) -> bytes | None:
+        """The whole plaintext when the blob is one segment, which opening decrypted and authenticated
+        already; None for a longer one, whose segments are decrypted as they are read."""
+        return self._segment(0) if self._count == 1 else None
+
     def readable(self) -> bool:
         return True
 

@@ -1,5 +1,6 @@
 """Reading stored objects back (imaging.objects): a request's keys and the sized reads keep every check."""
 
+import io
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ from django.conf import settings
 
 from imaging.crypto.keys import shred_study_key
 from imaging.crypto.providers import KeyManagementError
-from imaging.crypto.segments import BlobIntegrityError
+from imaging.crypto.segments import SEGMENT_SIZE, BlobIntegrityError
 from imaging.models import StoredObject
 from imaging.objects import RequestKeys, open_plaintext, plaintext_chunks
 from portal.tenancy import tenant_scope
@@ -58,3 +59,46 @@ def test_request_keys_are_read_afresh_so_a_shredded_study_fails_at_once(tenant, 
 
         with pytest.raises(KeyManagementError):
             RequestKeys().data_key(stored)
+
+
+def test_a_one_segment_object_is_read_from_memory_once_opening_authenticated_it(tenant, stored):
+    with tenant_scope(tenant):
+        data_key = RequestKeys().data_key(stored)
+    expected = b"".join(plaintext_chunks(stored, data_key=data_key))
+    assert len(expected) <= SEGMENT_SIZE
+
+    with open_plaintext(stored, data_key=data_key) as plaintext:
+        assert isinstance(plaintext, io.BytesIO)
+        plaintext.seek(128)
+        assert plaintext.read(4) == b"DICM"
+        plaintext.seek(0)
+        assert plaintext.read() == expected
+
+
+def test_a_flipped_byte_in_a_one_segment_object_fails_on_opening(tenant, stored):
+    with tenant_scope(tenant):
+        data_key = RequestKeys().data_key(stored)
+    path = _path(stored)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    path.write_bytes(bytes(blob))
+
+    with pytest.raises(BlobIntegrityError), open_plaintext(stored, data_key=data_key):
+        pass
+
+
+def test_an_object_of_several_segments_is_still_decrypted_as_it_is_read(tenant):
+    job = ingest(tenant, SAMPLES / "MG_for_presentation_GH133.dcm")
+    with tenant_scope(tenant):
+        stored = StoredObject.objects.select_related("instance__series__study").get(pk=job.stored_object_id)
+        data_key = RequestKeys().data_key(stored)
+    assert stored.plaintext_size > 2 * SEGMENT_SIZE
+
+    with open_plaintext(stored, data_key=data_key) as plaintext:
+        assert not isinstance(plaintext, io.BytesIO)
+        plaintext.seek(SEGMENT_SIZE + 10)
+        middle = plaintext.read(100)
+    assert (
+        middle
+        == (SAMPLES / "MG_for_presentation_GH133.dcm").read_bytes()[SEGMENT_SIZE + 10 : SEGMENT_SIZE + 110]
+    )
