@@ -97,17 +97,22 @@ def _versions(
     )
 
 
-# Every version of a study's objects, or of one series or instance of it, compiled once per shape
-# (portal/compiled_query.py): keyed by (series named, instance named).
+def _narrowed(series: bool, instance: bool) -> CompiledQuery:
+    """Every version of a study's objects, or of one series and/or instance of it: the UIDs named
+    follow the study as text placeholders, the series' first."""
+
+    def build(tenant_id: int, study_id: int, *uids: str) -> QuerySet:
+        named = iter(uids)
+        return _versions(
+            tenant_id, study_id, next(named) if series else None, next(named) if instance else None
+        )
+
+    return CompiledQuery(build, INTEGER, INTEGER, *[TEXT] * (series + instance), tenant_owned=True)
+
+
+# Compiled once per shape (portal/compiled_query.py), keyed by (series named, instance named).
 _VERSIONS = {
-    (False, False): CompiledQuery(lambda t, s: _versions(t, s), INTEGER, INTEGER, tenant_owned=True),
-    (True, False): CompiledQuery(
-        lambda t, s, se: _versions(t, s, series_uid=se), INTEGER, INTEGER, TEXT, tenant_owned=True
-    ),
-    (False, True): CompiledQuery(
-        lambda t, s, i: _versions(t, s, instance_uid=i), INTEGER, INTEGER, TEXT, tenant_owned=True
-    ),
-    (True, True): CompiledQuery(_versions, INTEGER, INTEGER, TEXT, TEXT, tenant_owned=True),
+    (series, instance): _narrowed(series, instance) for series in (False, True) for instance in (False, True)
 }
 
 
