@@ -52,6 +52,33 @@ class QidoView(DicomwebView):
     ) -> HttpResponse:
         if not _accepts_json(request.META.get("HTTP_ACCEPT", "")):
             raise _NotAcceptable
+        path_uids = {Level.STUDY: study_uid, Level.SERIES: series_uid}
+        try:
+            query = parse_query(
+                request.query_params,
+                self.level,
+                {level: uid for level, uid in path_uids.items() if uid is not None},
+            )
+        except CriteriaError as error:
+            self._require_study(request, study_uid, series_uid)
+            raise exceptions.ParseError(str(error)) from None
+        page = _SEARCHES[self.level](
+            request.user, request.tenant, query.criteria, limit=query.limit, offset=query.offset
+        )
+        # A search inside a study matches among the studies the caller may open only, and the path's
+        # UID exactly: a result proves the study openable, so only an empty page asks (saving a query
+        # on every search of a viewer opening a study).
+        if not page.rows:
+            self._require_study(request, study_uid, series_uid)
+        studies_url = request.build_absolute_uri(reverse("dicomweb-stow", args=[tenant_slug]))
+        response = HttpResponse(search_results(page, studies_url), content_type=DICOM_JSON)
+        if page.truncated:
+            response["Warning"] = f'299 {request.get_host()}: "{_MORE_RESULTS}"'
+        self._audit_query(request, page, query.criteria.matches)
+        return response
+
+    def _require_study(self, request: Request, study_uid: str | None, series_uid: str | None) -> None:
+        """Refuse, as a study that does not exist, a search inside a study the caller may not open."""
         if (
             study_uid is not None
             and not policy.openable_studies(request.user, request.tenant)
@@ -61,24 +88,6 @@ class QidoView(DicomwebView):
             self.refuse(
                 request, {"study_uid": study_uid, **({"series_uid": series_uid} if series_uid else {})}
             )
-        path_uids = {Level.STUDY: study_uid, Level.SERIES: series_uid}
-        try:
-            query = parse_query(
-                request.query_params,
-                self.level,
-                {level: uid for level, uid in path_uids.items() if uid is not None},
-            )
-        except CriteriaError as error:
-            raise exceptions.ParseError(str(error)) from None
-        page = _SEARCHES[self.level](
-            request.user, request.tenant, query.criteria, limit=query.limit, offset=query.offset
-        )
-        studies_url = request.build_absolute_uri(reverse("dicomweb-stow", args=[tenant_slug]))
-        response = HttpResponse(search_results(page, studies_url), content_type=DICOM_JSON)
-        if page.truncated:
-            response["Warning"] = f'299 {request.get_host()}: "{_MORE_RESULTS}"'
-        self._audit_query(request, page, query.criteria.matches)
-        return response
 
     def _audit_query(self, request: Request, page: QueryPage, matches: dict) -> None:
         # Identifiers only: the studies whose data was returned and the names of the keys matched on,

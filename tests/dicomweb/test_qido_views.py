@@ -192,6 +192,41 @@ def test_billing_gets_the_study_list(client, index, member_factory):
     assert len(qido(client, "dicomweb-stow").json()) == 3
 
 
+def test_billing_may_list_a_study_but_not_search_inside_it(client, index, member_factory):
+    user = member_factory(index.head.tenant, Role.BILLING)
+    client.force_login(user)
+
+    response = qido(client, "dicomweb-qido-study-series", study_uid=index.head.study_instance_uid)
+
+    assert response.status_code == 404
+    assert AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED).actor == user
+    assert not AuditEvent.objects.filter(action=AuditAction.QUERY).exists()
+
+
+def test_a_search_inside_a_study_that_matches_nothing_is_200_and_empty(client, index, reader_token):
+    response = qido(
+        client,
+        "dicomweb-qido-study-series",
+        reader_token,
+        study_uid=index.head.study_instance_uid,
+        params={"Modality": "PT"},
+    )
+
+    assert response.status_code == 200
+    assert response.json() == []
+    assert AuditEvent.objects.get(action=AuditAction.QUERY).details["results"] == 0
+    assert not AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED).exists()
+
+
+def test_a_bad_key_inside_a_study_is_400_only_to_who_may_open_it(client, index, member_factory, reader_token):
+    route, uid, params = "dicomweb-qido-study-series", index.head.study_instance_uid, {"BitsAllocated": "16"}
+    client.force_login(member_factory(index.head.tenant, Role.REFERRING_PHYSICIAN))
+
+    assert qido(client, route, study_uid=uid, params=params).status_code == 404
+    client.logout()
+    assert qido(client, route, reader_token, study_uid=uid, params=params).status_code == 400
+
+
 def test_post_to_studies_still_reaches_stow(client, index, reader_token):
     response = client.post(
         reverse("dicomweb-stow", args=["alpha"]),
