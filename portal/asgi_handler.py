@@ -112,6 +112,8 @@ class PortalASGIHandler(ASGIHandler):
         # Synchronous mode: ASGIHandler.__init__ would build the chain for the event loop.
         self.load_middleware(is_async=False)
         self.threads = RequestThreads()
+        # Made once: asgiref's wrapper inspects and copies the function's attributes when it is made.
+        self._respond_in_thread = sync_to_async(self._respond, thread_sensitive=True)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -132,7 +134,7 @@ class PortalASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(get_script_prefix(scope))
-        response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        response = await self._respond_in_thread(scope, body_file)
         if not response.streaming:
             # Closed already, in the request's thread. A client that has gone is not sent to (uvicorn).
             await self.send_response(response, send)

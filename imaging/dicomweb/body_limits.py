@@ -30,11 +30,16 @@ class BoundedDicomwebBody:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        limits = _limits_for(scope["path"]) if scope["type"] == "http" else None
+        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
+        declared = headers.get(b"content-length", b"")
+        # RFC 9112 6.3: a request without Transfer-Encoding has as many body bytes as its Content-Length
+        # says, none without one, and uvicorn reads no more; so a search or a retrieval (a GET) has
+        # nothing to bound, and is spared the budget's timers on the event loop.
+        has_body = b"transfer-encoding" in headers or declared not in (b"", b"0")
+        limits = _limits_for(scope["path"]) if has_body else None
         if limits is None:
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limits.max_bytes:
             await _refuse(send, 413, f"The body is larger than the {limits.max_bytes} bytes allowed.")
             return

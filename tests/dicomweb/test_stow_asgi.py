@@ -152,6 +152,29 @@ def test_a_chunked_body_that_never_ends_is_408_after_the_idle_time(uvicorn_url, 
     assert _stow_request_statuses(tenant) == [408]
 
 
+def test_a_search_without_a_body_is_answered_and_one_with_a_chunked_body_is_still_bounded(
+    uvicorn_url, tenant, asgi_token
+):
+    port = int(uvicorn_url.rsplit(":", 1)[1])
+    search = (
+        "GET /dicomweb/alpha/studies HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        f"Authorization: Bearer {asgi_token}\r\n"
+        "Accept: application/dicom+json\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=IDLE_SECONDS * 10) as sock:
+        sock.sendall(search + b"\r\n")
+        assert _status_of(sock) == 200
+    with socket.create_connection(("127.0.0.1", port), timeout=IDLE_SECONDS * 10) as sock:
+        started = time.monotonic()
+        sock.sendall(search + b"Transfer-Encoding: chunked\r\n\r\n" + _chunk(b"x" * 100))
+
+        status = _status_of(sock)
+
+    assert status == 408
+    assert IDLE_SECONDS <= time.monotonic() - started < IDLE_SECONDS * 5
+
+
 def test_a_chunked_body_past_the_size_limit_is_413(uvicorn_url, tenant, asgi_token):
     port = int(uvicorn_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
