@@ -73,29 +73,53 @@ def reading_session(server: DicomServer, accept_encoding: str) -> requests.Sessi
 def qido_latency(
     server: DicomServer, queries: list[Query], repeat: int, budget: float, accept_encoding: str
 ) -> dict[str, dict]:
-    """Ask every query once to warm up, then in rounds, interleaved, `repeat` rounds or until `budget`
-    seconds have passed (at least one round). Per query: p50/p95 in ms, samples, results."""
-    session = reading_session(server, accept_encoding)
-    counts = {query.name: _qido(session, server.dicomweb_url, query)[1] for query in queries}
-    samples: dict[str, list[float]] = {query.name: [] for query in queries}
+    """qido_side_by_side with one server: its figures per query."""
+    return qido_side_by_side({"server": server}, queries, repeat, budget, accept_encoding)["server"]
+
+
+def qido_side_by_side(
+    servers: dict[str, DicomServer], queries: list[Query], repeat: int, budget: float, accept_encoding: str
+) -> dict[str, dict[str, dict]]:
+    """Ask every query of every server once to warm up, then in rounds, `repeat` rounds or until
+    `budget` seconds have passed (at least one round). In a round each query goes to every server in
+    turn, the first server changing from round to round: a machine whose speed wanders over the minutes
+    slows every server alike. Per server, per query: p50/p95 in ms, samples, results."""
+    sessions = {name: reading_session(server, accept_encoding) for name, server in servers.items()}
+    counts = {
+        name: {query.name: _qido(sessions[name], server.dicomweb_url, query)[1] for query in queries}
+        for name, server in servers.items()
+    }
+    samples = {name: {query.name: [] for query in queries} for name in servers}
     deadline = time.monotonic() + budget
-    for _ in range(repeat):
+    for round_number in range(repeat):
         for query in queries:
-            seconds, results = _qido(session, server.dicomweb_url, query)
-            if results != counts[query.name]:
-                raise RuntimeError(f"{server.name}: {query.name} found {counts[query.name]}, then {results}")
-            samples[query.name].append(seconds)
+            for name in _turns(list(servers), round_number):
+                seconds, results = _qido(sessions[name], servers[name].dicomweb_url, query)
+                if results != counts[name][query.name]:
+                    raise RuntimeError(
+                        f"{servers[name].name}: {query.name} found {counts[name][query.name]}, then {results}"
+                    )
+                samples[name][query.name].append(seconds)
         if time.monotonic() > deadline:
             break
     return {
         name: {
-            "results": counts[name],
-            "samples": len(values),
-            "p50_ms": percentile(values, 0.50) * 1000,
-            "p95_ms": percentile(values, 0.95) * 1000,
+            query: {
+                "results": counts[name][query],
+                "samples": len(values),
+                "p50_ms": percentile(values, 0.50) * 1000,
+                "p95_ms": percentile(values, 0.95) * 1000,
+            }
+            for query, values in by_query.items()
         }
-        for name, values in samples.items()
+        for name, by_query in samples.items()
     }
+
+
+def _turns(names: list[str], number: int) -> list[str]:
+    """The order in which the servers are asked in turn `number`: rotated by one each turn."""
+    shift = number % len(names)
+    return names[shift:] + names[:shift]
 
 
 def _retrieve_study(session: requests.Session, url: str) -> tuple[float, int, str]:
@@ -123,38 +147,56 @@ def _first_frame(session: requests.Session, url: str) -> tuple[float, float]:
 
 
 def wado(
-    server: DicomServer, corpus: synthetic.Corpus, repeat: int, frame_samples: int, accept_encoding: str
-) -> dict:
-    """Retrieve study 0 of the corpus whole, `repeat` times (median MB/s), then frame 1 of
-    `frame_samples` of its instances, each a different one (first-byte p50/p95)."""
-    session = reading_session(server, accept_encoding)
-    study_url = f"{server.dicomweb_url}/studies/{corpus.study_uid(0)}"
-    runs = [_retrieve_study(session, study_url) for _ in range(repeat)]
-    received = runs[0][1]
-    if any(size != received for _, size, _ in runs):
-        raise RuntimeError(f"{server.name}: study retrievals differ in size: {[run[1] for run in runs]}")
-    seconds = statistics.median(run[0] for run in runs)
+    servers: dict[str, DicomServer],
+    corpus: synthetic.Corpus,
+    repeat: int,
+    frame_samples: int,
+    accept_encoding: str,
+) -> dict[str, dict]:
+    """Per server: study 0 of the corpus retrieved whole, `repeat` times (median MB/s), then frame 1 of
+    `frame_samples` of its instances, each a different one (first-byte p50/p95). Each retrieval goes to
+    every server in turn, the first server changing from one to the next, as in qido_side_by_side."""
+    sessions = {name: reading_session(server, accept_encoding) for name, server in servers.items()}
+    study_path = f"studies/{corpus.study_uid(0)}"
+    runs: dict[str, list[tuple[float, int, str]]] = {name: [] for name in servers}
+    for number in range(repeat):
+        for name in _turns(list(servers), number):
+            runs[name].append(_retrieve_study(sessions[name], f"{servers[name].dicomweb_url}/{study_path}"))
 
     seed, total = corpus.study_seed(0), corpus.study_instances(0)
     series_count = corpus.study_series(0)
     picks = sorted({index * total // frame_samples for index in range(min(frame_samples, total))})
-    first_bytes, whole = [], []
-    for index in picks:
+    first_bytes: dict[str, list[float]] = {name: [] for name in servers}
+    whole: dict[str, list[float]] = {name: [] for name in servers}
+    for number, index in enumerate(picks):
         series_index, _ = synthetic.series_position(index, total, series_count)
-        url = (
-            f"{study_url}/series/{synthetic.series_uid(seed, series_index)}"
+        frame_path = (
+            f"{study_path}/series/{synthetic.series_uid(seed, series_index)}"
             f"/instances/{synthetic.instance_uid(seed, index)}/frames/1"
         )
-        first_byte, complete = _first_frame(session, url)
-        first_bytes.append(first_byte)
-        whole.append(complete)
+        for name in _turns(list(servers), number):
+            first_byte, complete = _first_frame(sessions[name], f"{servers[name].dicomweb_url}/{frame_path}")
+            first_bytes[name].append(first_byte)
+            whole[name].append(complete)
+    return {
+        name: _wado_figures(servers[name], runs[name], first_bytes[name], whole[name]) for name in servers
+    }
+
+
+def _wado_figures(
+    server: DicomServer, runs: list[tuple[float, int, str]], first_bytes: list[float], whole: list[float]
+) -> dict:
+    received = runs[0][1]
+    if any(size != received for _, size, _ in runs):
+        raise RuntimeError(f"{server.name}: study retrievals differ in size: {[run[1] for run in runs]}")
+    seconds = statistics.median(run[0] for run in runs)
     return {
         "study_bytes": received,
         "study_seconds": seconds,
         "study_seconds_all": [round(run[0], 3) for run in runs],
         "study_content_coding": runs[0][2],
         "study_mb_per_s": received / 1e6 / seconds,
-        "frame_samples": len(picks),
+        "frame_samples": len(first_bytes),
         "first_frame_p50_ms": percentile(first_bytes, 0.50) * 1000,
         "first_frame_p95_ms": percentile(first_bytes, 0.95) * 1000,
         "frame_complete_p50_ms": percentile(whole, 0.50) * 1000,

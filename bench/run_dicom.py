@@ -1,12 +1,16 @@
 """DICOM networking and DICOMweb reads, Palisade next to Orthanc in one run: C-STORE ingest with dcmtk's
 storescu, QIDO-RS latency and WADO-RS retrieval, on a small index and again on a large one.
 
-For each system in turn, a fresh server is started with its DICOM listener on (Palisade: `dicom_scp`
-with the calling AE registered; Orthanc: its listener with the calling AE as a registered modality):
+A fresh server of each system is started with its DICOM listener on (Palisade: `dicom_scp` with the
+calling AE registered; Orthanc: its listener with the calling AE as a registered modality), loaded,
+and left running, so that the reads are measured side by side, each request going to each system in
+turn (a machine whose speed wanders over the minutes slows both alike):
 1. storescu: the small corpus (`--instances`, 512 x 512 CT, studies of `--study-size`) is sent with
-   `storescu +sd -R` in one association. The clock runs from storescu's start until QIDO-RS shows every
-   instance of every study. This is also how the small index is loaded, so it always runs.
-2. qido: each kind of query (bench/dicom_measure.py) is asked in interleaved rounds; p50/p95 per kind.
+   `storescu +sd -R` in one association, to one system after the other (the other idle). The clock runs
+   from storescu's start until QIDO-RS shows every instance of every study. This is also how the small
+   index is loaded, so it always runs.
+2. qido: each kind of query (bench/dicom_measure.py) is asked in rounds, `--qido-repeat` of them (or
+   `--qido-budget` seconds); p50/p95 per kind and system.
 3. wado: study 0 (the first study of the corpus) is retrieved whole, then frame 1 of some of its
    instances; MB/s and time to the first byte.
 4. The index is grown to `--large-instances` with small images of another corpus: Orthanc through its
@@ -17,6 +21,7 @@ Usage: `python bench/run_dicom.py [--instances 2000] [--large-instances 100000] 
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -58,9 +63,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--large-pixels", type=int, default=8, help="rows and columns of added images")
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated: storescu,qido,wado")
     parser.add_argument("--limit", type=int, default=10, help="QIDO-RS `limit` of the limited queries")
-    parser.add_argument("--qido-repeat", type=int, default=30, help="rounds of QIDO-RS queries")
+    parser.add_argument("--qido-repeat", type=int, default=200, help="rounds of QIDO-RS queries")
     parser.add_argument("--qido-budget", type=float, default=90.0, help="seconds of QIDO rounds per index")
-    parser.add_argument("--wado-repeat", type=int, default=3, help="retrievals of the study (median)")
+    parser.add_argument("--wado-repeat", type=int, default=5, help="retrievals of the study (median)")
     parser.add_argument("--frame-samples", type=int, default=20, help="instances whose frame 1 is fetched")
     parser.add_argument(
         "--accept-encoding", default="identity", help="Accept-Encoding of QIDO-RS and WADO-RS requests"
@@ -117,61 +122,85 @@ def make_server(name: str, args: argparse.Namespace) -> PalisadeServer | Orthanc
     return OrthancServer(keep_dir=args.keep, dicom=True, options=args.orthanc_options)
 
 
-def measure_reads(server: DicomServer, small: synthetic.Corpus, args: argparse.Namespace, size: int) -> dict:
-    """The qido and wado phases asked for, on the index as it is (`size` instances)."""
-    figures = {}
+def measure_reads(
+    servers: dict[str, DicomServer], small: synthetic.Corpus, args: argparse.Namespace, size: int
+) -> dict[str, dict]:
+    """The qido and wado phases asked for, on the indexes as they are (`size` instances each), of all
+    the servers side by side: per server, its figures."""
+    figures: dict[str, dict] = {name: {} for name in servers}
     if "qido" in args.phase_names:
         queries = dicom_measure.qido_queries(small, args.limit)
-        figures["qido"] = dicom_measure.qido_latency(
-            server, queries, args.qido_repeat, args.qido_budget, args.accept_encoding
+        found = dicom_measure.qido_side_by_side(
+            servers, queries, args.qido_repeat, args.qido_budget, args.accept_encoding
         )
+        for name in servers:
+            figures[name]["qido"] = found[name]
     if "wado" in args.phase_names:
-        figures["wado"] = dicom_measure.wado(
-            server, small, args.wado_repeat, args.frame_samples, args.accept_encoding
-        )
-    if figures:
-        say(f"{server.name}: reads measured at {size} instances")
+        found = dicom_measure.wado(servers, small, args.wado_repeat, args.frame_samples, args.accept_encoding)
+        for name in servers:
+            figures[name]["wado"] = found[name]
+    if "qido" in args.phase_names or "wado" in args.phase_names:
+        say(f"reads measured at {size} instances, side by side")
     return figures
 
 
-def run_system(
-    name: str,
+def ingest(server: DicomServer, small: synthetic.Corpus, small_dir: Path, args: argparse.Namespace) -> dict:
+    loaded = dicom_load.ingest_with_storescu(
+        server, small_dir, small, args.storescu_args, args.timeout, args.poll
+    )
+    say(
+        f"{server.name}: storescu {loaded.instances} instances in {loaded.seconds:.2f} s "
+        f"({loaded.instances_per_s:.1f}/s; storescu done at {loaded.sent_seconds:.2f} s)"
+    )
+    return asdict(loaded) | {"instances_per_s": loaded.instances_per_s, "mb_per_s": loaded.mb_per_s}
+
+
+def grow_index(
+    name: str, server: DicomServer, large: synthetic.Corpus, payloads: list[bytes], args: argparse.Namespace
+) -> dict:
+    say(f"{server.name}: adding {large.instances} instances to the index")
+    if name == "orthanc":
+        load = dicom_load.post_to_orthanc(server, payloads, args.load_concurrency, args.load_timeout)
+        method = f"REST POST /instances, {args.load_concurrency} in flight"
+    else:
+        load = dicom_load.index_into_palisade(server, large, args.load_timeout)
+        method = "index rows written directly"
+    dicom_load.check_study_indexed(server, large, large.studies - 1)
+    say(f"{server.name}: {load.instances} instances added in {load.seconds:.1f} s ({method})")
+    return {"method": method, "instances": load.instances, "seconds": load.seconds}
+
+
+def run_systems(
     args: argparse.Namespace,
     small: synthetic.Corpus,
     small_dir: Path,
     large: synthetic.Corpus | None,
     payloads: list[bytes],
-) -> dict:
-    """Everything measured on one fresh server; `large` is None when there is no large index."""
-    result: dict = {"indexes": {}}
-    with make_server(name, args) as server:
-        result["system"] = server.name
-        ingest = dicom_load.ingest_with_storescu(
-            server, small_dir, small, args.storescu_args, args.timeout, args.poll
-        )
-        result["storescu"] = asdict(ingest) | {
-            "instances_per_s": ingest.instances_per_s,
-            "mb_per_s": ingest.mb_per_s,
-        }
-        say(
-            f"{server.name}: storescu {ingest.instances} instances in {ingest.seconds:.2f} s "
-            f"({ingest.instances_per_s:.1f}/s; storescu done at {ingest.sent_seconds:.2f} s)"
-        )
-        result["indexes"][small.instances] = measure_reads(server, small, args, small.instances)
+) -> dict[str, dict]:
+    """A fresh server of each system, loaded one after the other and left running, so that the reads
+    are measured side by side; `large` is None when there is no large index."""
+    results: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, DicomServer] = {}
+        for name in args.system_names:
+            server = stack.enter_context(make_server(name, args))
+            servers[name] = server
+            results[name] = {
+                "system": server.name,
+                "indexes": {},
+                "storescu": ingest(server, small, small_dir, args),
+            }
+        sizes = [small.instances]
+        reads = [measure_reads(servers, small, args, small.instances)]
         if large is not None:
-            say(f"{server.name}: adding {large.instances} instances to the index")
-            if name == "orthanc":
-                load = dicom_load.post_to_orthanc(server, payloads, args.load_concurrency, args.load_timeout)
-                method = f"REST POST /instances, {args.load_concurrency} in flight"
-            else:
-                load = dicom_load.index_into_palisade(server, large, args.load_timeout)
-                method = "index rows written directly"
-            dicom_load.check_study_indexed(server, large, large.studies - 1)
-            result["large_load"] = {"method": method, "instances": load.instances, "seconds": load.seconds}
-            say(f"{server.name}: {load.instances} instances added in {load.seconds:.1f} s ({method})")
-            total = small.instances + large.instances
-            result["indexes"][total] = measure_reads(server, small, args, total)
-    return result
+            for name, server in servers.items():
+                results[name]["large_load"] = grow_index(name, server, large, payloads, args)
+            sizes.append(small.instances + large.instances)
+            reads.append(measure_reads(servers, small, args, sizes[-1]))
+    for size, figures in zip(sizes, reads, strict=True):
+        for name in results:
+            results[name]["indexes"][size] = figures[name]
+    return results
 
 
 def say(line: str) -> None:
@@ -326,7 +355,6 @@ def main() -> int:
         if extra > 0
         else None
     )
-    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-dicom-") as data_dir:
         small_dir = Path(data_dir) / "small"
         paths = synthetic.generate_corpus(small_dir, small)
@@ -337,8 +365,7 @@ def main() -> int:
         )
         # Orthanc's large index is made of real objects, generated before the clock starts.
         payloads = list(synthetic.corpus_instances(large)) if large and "orthanc" in args.system_names else []
-        for name in args.system_names:
-            results[name] = run_system(name, args, small, small_dir, large, payloads)
+        results = run_systems(args, small, small_dir, large, payloads)
     ceiling = None
     if "wado" in args.phase_names:
         study_bytes = next(iter(results.values()))["indexes"][small.instances]["wado"]["study_bytes"]
